@@ -1,0 +1,74 @@
+//! Stock reservations: internal endpoints the order service calls with its service token.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use shop_common::auth::ServiceCaller;
+use shop_common::extract::{Json, Path};
+use shop_common::{ApiError, ApiResult, Problem};
+use uuid::Uuid;
+
+use super::AppState;
+use crate::domain::{Reservation, ReservationRequest, ReserveOutcome, reservation_lines};
+
+/// Holds stock for an order: every line or none, at the current prices.
+///
+/// Idempotent: repeating a reservation id returns the first reservation unchanged,
+/// so a retried call never takes stock twice.
+#[utoipa::path(put, path = "/internal/reservations/{reservation_id}", tag = "internal",
+    request_body = ReservationRequest,
+    params(("reservation_id" = Uuid, Path, description = "Chosen by the caller: the order's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Reserved; lines carry the product's name and price at this moment", body = Reservation),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a shop service", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock, or the reservation was already released", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid lines or an unknown product", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reserve(
+    State(state): State<AppState>,
+    _caller: ServiceCaller,
+    Path(reservation_id): Path<Uuid>,
+    Json(request): Json<ReservationRequest>,
+) -> ApiResult<Json<Reservation>> {
+    let lines = reservation_lines(request)?;
+    match state.store.reserve(reservation_id, &lines).await? {
+        ReserveOutcome::Reserved(reservation) => Ok(Json(reservation)),
+        ReserveOutcome::UnknownProduct(product_id) => Err(ApiError::Unprocessable(format!(
+            "product {product_id} does not exist"
+        ))),
+        ReserveOutcome::InsufficientStock {
+            product_id,
+            available,
+        } => Err(ApiError::Conflict(format!(
+            "not enough stock for product {product_id}: {available} available"
+        ))),
+        ReserveOutcome::AlreadyReleased => Err(ApiError::Conflict(format!(
+            "reservation {reservation_id} was released and cannot be reused"
+        ))),
+    }
+}
+
+/// Returns a reservation's stock. Idempotent: releasing twice returns it once.
+#[utoipa::path(delete, path = "/internal/reservations/{reservation_id}", tag = "internal",
+    params(("reservation_id" = Uuid, Path, description = "The order's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Released (or nothing left to release)"),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a shop service", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn release(
+    State(state): State<AppState>,
+    _caller: ServiceCaller,
+    Path(reservation_id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    state.store.release(reservation_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

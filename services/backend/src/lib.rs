@@ -1,0 +1,63 @@
+//! The backend: the product catalogue and its stock, on port 8000 under `/api`.
+
+pub mod api;
+pub mod domain;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use clap::Parser;
+use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
+use shop_common::connections::Connections;
+use shop_common::health::{HealthCheck, Readiness, StoreCheck};
+use shop_common::server;
+
+use crate::store::{MemoryProductStore, ProductStore};
+
+pub const SERVICE_NAME: &str = "backend";
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "backend",
+    version,
+    about = "The shop's product catalogue and stock"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BACKEND_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+/// The service's router, wired to its store and the shop's identity provider.
+pub async fn app(config: &Config) -> anyhow::Result<Router> {
+    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream);
+    let store: Arc<dyn ProductStore> = Arc::new(MemoryProductStore::new());
+    let readiness = Readiness::new(vec![
+        Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>
+    ]);
+    let state = api::AppState {
+        store,
+        verifier: connections.verifier.clone(),
+        readiness,
+    };
+    Ok(api::router(state, &config.http.settings()))
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let router = app(&config).await?;
+    tracing::info!(address = %config.listen, "backend listening");
+    server::serve(listener, router, server::shutdown_signal()).await?;
+    Ok(())
+}

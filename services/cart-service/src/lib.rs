@@ -1,0 +1,79 @@
+//! The cart service: each user's cart and the checkout, on port 8001 under `/cart-api`.
+
+pub mod api;
+pub mod domain;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use clap::Parser;
+use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
+use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
+use shop_common::health::{HealthCheck, Readiness, StoreCheck};
+use shop_common::server;
+
+use crate::store::{CartStore, MemoryCartStore};
+
+pub const SERVICE_NAME: &str = "cart-service";
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "cart-service",
+    version,
+    about = "The shop's carts and checkout"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CART_LISTEN", default_value = "127.0.0.1:8001")]
+    pub listen: SocketAddr,
+    /// Base URL of the backend (products and stock).
+    #[arg(long, env = "BACKEND_URL", default_value = "http://127.0.0.1:8000")]
+    pub backend_url: String,
+    /// Base URL of the order service.
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_URL",
+        default_value = "http://127.0.0.1:8002"
+    )]
+    pub order_service_url: String,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+pub async fn app(config: &Config) -> anyhow::Result<Router> {
+    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream);
+    let store: Arc<dyn CartStore> = Arc::new(MemoryCartStore::new());
+    let backend = connections.upstream("backend", &config.backend_url);
+    let order_service = connections.upstream("order-service", &config.order_service_url);
+    let readiness = Readiness::new(vec![
+        Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>,
+        Arc::new(SigningKeysCheck(connections.verifier.clone())),
+        Arc::new(UpstreamCheck(backend.clone())),
+        Arc::new(UpstreamCheck(order_service.clone())),
+    ]);
+    let state = api::AppState {
+        store,
+        verifier: connections.verifier.clone(),
+        backend,
+        order_service,
+        readiness,
+    };
+    Ok(api::router(state, &config.http.settings()))
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let router = app(&config).await?;
+    tracing::info!(address = %config.listen, "cart service listening");
+    server::serve(listener, router, server::shutdown_signal()).await?;
+    Ok(())
+}

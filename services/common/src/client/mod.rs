@@ -1,0 +1,407 @@
+//! The one way services call each other: timeouts, bounded retries for idempotent calls,
+//! and a circuit breaker per upstream. Failures become 502/503/504 problems, never hangs.
+
+mod breaker;
+mod service_token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use breaker::{BreakerState, CircuitBreaker};
+pub use service_token::{ServiceTokens, TokenResponse};
+
+use crate::problem::{ApiError, Problem};
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// How a call authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    None,
+    /// The end user's own token, forwarded on a call made on their behalf.
+    Bearer(&'a str),
+    /// This service's client-credentials token, for calls on no user's behalf.
+    Service,
+}
+
+/// A serialized request body, kept as bytes so a retry resends exactly the same thing.
+#[derive(Debug, Clone)]
+pub struct Body {
+    content_type: &'static str,
+    bytes: Bytes,
+}
+
+impl Body {
+    pub fn json(value: &impl Serialize) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            content_type: "application/json",
+            bytes: serde_json::to_vec(value)?.into(),
+        })
+    }
+
+    pub fn form(value: &impl Serialize) -> Result<Self, serde_urlencoded::ser::Error> {
+        Ok(Self {
+            content_type: "application/x-www-form-urlencoded",
+            bytes: serde_urlencoded::to_string(value)?.into(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("{upstream} is unavailable right now (circuit open)")]
+    CircuitOpen { upstream: &'static str },
+    #[error("{upstream} could not be reached")]
+    Unreachable { upstream: &'static str },
+    #[error("{upstream} did not answer in time")]
+    Timeout { upstream: &'static str },
+    #[error("{upstream} answered {status}")]
+    Status {
+        upstream: &'static str,
+        status: StatusCode,
+        problem: Option<Problem>,
+    },
+    #[error("{upstream} sent a response this service does not understand")]
+    InvalidResponse { upstream: &'static str },
+}
+
+impl UpstreamError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::Timeout { .. } => true,
+            Self::Status { status, .. } => matches!(
+                *status,
+                StatusCode::BAD_GATEWAY
+                    | StatusCode::SERVICE_UNAVAILABLE
+                    | StatusCode::GATEWAY_TIMEOUT
+            ),
+            Self::CircuitOpen { .. } | Self::InvalidResponse { .. } => false,
+        }
+    }
+
+    /// Client errors mean the upstream is healthy, so they do not count against its breaker.
+    fn counts_against_breaker(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => status.is_server_error(),
+            Self::Unreachable { .. } | Self::Timeout { .. } | Self::InvalidResponse { .. } => true,
+            Self::CircuitOpen { .. } => false,
+        }
+    }
+
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl From<UpstreamError> for ApiError {
+    fn from(err: UpstreamError) -> Self {
+        match &err {
+            UpstreamError::CircuitOpen { .. } | UpstreamError::Unreachable { .. } => {
+                ApiError::ServiceUnavailable(err.to_string())
+            }
+            UpstreamError::Timeout { .. } => ApiError::GatewayTimeout(err.to_string()),
+            UpstreamError::Status {
+                status,
+                problem: Some(problem),
+                ..
+            } if status.is_client_error() => ApiError::Relayed(problem.clone()),
+            UpstreamError::Status { upstream, .. }
+            | UpstreamError::InvalidResponse { upstream } => {
+                ApiError::BadGateway(format!("{upstream} failed to handle the request"))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_retries: u32,
+    pub retry_backoff: Duration,
+    pub breaker_failure_threshold: u32,
+    pub breaker_open_for: Duration,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(5),
+            max_retries: 2,
+            retry_backoff: Duration::from_millis(50),
+            breaker_failure_threshold: 5,
+            breaker_open_for: Duration::from_secs(5),
+        }
+    }
+}
+
+impl UpstreamSettings {
+    /// One connection pool shared by every upstream of a service.
+    pub fn http_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()
+            .expect("a plain HTTP client without TLS always builds")
+    }
+}
+
+struct Inner {
+    name: &'static str,
+    base_url: String,
+    http: reqwest::Client,
+    breaker: CircuitBreaker,
+    settings: UpstreamSettings,
+    service_tokens: Option<Arc<ServiceTokens>>,
+}
+
+/// A named dependency at a base URL. Cheap to clone.
+#[derive(Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+impl Upstream {
+    pub fn new(
+        name: &'static str,
+        base_url: &str,
+        http: reqwest::Client,
+        settings: UpstreamSettings,
+        service_tokens: Option<Arc<ServiceTokens>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                name,
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                http,
+                breaker: CircuitBreaker::new(
+                    settings.breaker_failure_threshold,
+                    settings.breaker_open_for,
+                ),
+                settings,
+                service_tokens,
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.breaker.state()
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        credentials: Credentials<'_>,
+    ) -> Result<T, UpstreamError> {
+        self.send_json(Method::GET, path, None, credentials).await
+    }
+
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        credentials: Credentials<'_>,
+    ) -> Result<T, UpstreamError> {
+        let bytes = self.send(method, path, body, credentials, None).await?;
+        self.decode(&bytes)
+    }
+
+    /// A non-idempotent call made safe to retry: the upstream deduplicates it by `key`
+    /// (sent as the `Idempotency-Key` header).
+    pub async fn send_json_with_key<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        credentials: Credentials<'_>,
+        key: &str,
+    ) -> Result<T, UpstreamError> {
+        let bytes = self
+            .send(method, path, body, credentials, Some(key))
+            .await?;
+        self.decode(&bytes)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, UpstreamError> {
+        serde_json::from_slice(bytes).map_err(|err| {
+            tracing::warn!(upstream = self.name(), error = %err, "undecodable upstream response");
+            self.invalid_response()
+        })
+    }
+
+    /// Sends with retries (idempotent calls only) and returns a 2xx body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        credentials: Credentials<'_>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Bytes, UpstreamError> {
+        let retries_allowed = if idempotency_key.is_some() || is_idempotent(&method) {
+            self.inner.settings.max_retries
+        } else {
+            0
+        };
+        let mut token_refreshed = false;
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .attempt(&method, path, body.as_ref(), credentials, idempotency_key)
+                .await;
+            match result {
+                Err(UpstreamError::Status {
+                    status: StatusCode::UNAUTHORIZED,
+                    ..
+                }) if matches!(credentials, Credentials::Service) && !token_refreshed => {
+                    // The issuer may have restarted with a new key: fetch a fresh token once.
+                    token_refreshed = true;
+                    if let Some(tokens) = &self.inner.service_tokens {
+                        tokens.invalidate().await;
+                    }
+                }
+                Err(err) if err.is_transient() && attempt < retries_allowed => {
+                    attempt += 1;
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Err(UpstreamError::Status {
+                    upstream, status, ..
+                }) if matches!(credentials, Credentials::Service)
+                    && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) =>
+                {
+                    // Our own credentials were refused: that is a fault between services, which
+                    // must not reach the end user as if their token were bad.
+                    return Err(UpstreamError::Status {
+                        upstream,
+                        status,
+                        problem: None,
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Body>,
+        credentials: Credentials<'_>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Bytes, UpstreamError> {
+        let inner = &self.inner;
+        if !inner.breaker.try_acquire() {
+            return Err(UpstreamError::CircuitOpen {
+                upstream: inner.name,
+            });
+        }
+        let result = self
+            .exchange(method, path, body, credentials, idempotency_key)
+            .await;
+        match &result {
+            Err(err) if err.counts_against_breaker() => inner.breaker.record_failure(),
+            _ => inner.breaker.record_success(),
+        }
+        result
+    }
+
+    async fn exchange(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Body>,
+        credentials: Credentials<'_>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Bytes, UpstreamError> {
+        let inner = &self.inner;
+        let mut request = inner
+            .http
+            .request(method.clone(), format!("{}{path}", inner.base_url))
+            .header(header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request
+                .header(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(body.content_type),
+                )
+                .body(body.bytes.clone());
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header(IDEMPOTENCY_KEY, key);
+        }
+        match credentials {
+            Credentials::None => {}
+            Credentials::Bearer(token) => request = request.bearer_auth(token),
+            Credentials::Service => request = request.bearer_auth(self.service_token().await?),
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(UpstreamError::Status {
+            upstream: inner.name,
+            status,
+            problem: serde_json::from_slice(&bytes).ok(),
+        })
+    }
+
+    async fn service_token(&self) -> Result<String, UpstreamError> {
+        match &self.inner.service_tokens {
+            Some(tokens) => tokens.token().await,
+            None => Err(self.invalid_response()),
+        }
+    }
+
+    fn transport_error(&self, err: &reqwest::Error) -> UpstreamError {
+        let upstream = self.inner.name;
+        if err.is_timeout() {
+            UpstreamError::Timeout { upstream }
+        } else {
+            UpstreamError::Unreachable { upstream }
+        }
+    }
+
+    fn invalid_response(&self) -> UpstreamError {
+        UpstreamError::InvalidResponse {
+            upstream: self.inner.name,
+        }
+    }
+
+    /// Exponential backoff with full jitter, so retrying callers do not move in lockstep.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.inner.settings.retry_backoff * 2u32.saturating_pow(attempt - 1);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+    )
+}

@@ -1,0 +1,87 @@
+//! How a service reaches the rest of the shop: one HTTP pool, one token verifier fed by the
+//! user service's key set, and this service's own client-credentials tokens.
+
+use std::sync::Arc;
+
+use crate::auth::TokenVerifier;
+use crate::client::{ServiceTokens, Upstream, UpstreamSettings};
+use crate::config::{AuthArgs, JWKS_PATH, UpstreamArgs};
+
+pub const USER_SERVICE: &str = "user-service";
+
+#[derive(Clone)]
+pub struct Connections {
+    http: reqwest::Client,
+    settings: UpstreamSettings,
+    service_tokens: Arc<ServiceTokens>,
+    pub verifier: Arc<TokenVerifier>,
+}
+
+impl Connections {
+    pub fn new(service_name: &str, auth: &AuthArgs, upstream: &UpstreamArgs) -> Self {
+        let settings = upstream.settings();
+        let http = settings.http_client();
+        let user_service = Upstream::new(
+            USER_SERVICE,
+            &auth.user_service_url,
+            http.clone(),
+            settings.clone(),
+            None,
+        );
+        let service_tokens = Arc::new(ServiceTokens::new(
+            user_service.clone(),
+            service_name.to_owned(),
+            auth.service_client_secret.clone(),
+        ));
+        Self {
+            verifier: Arc::new(TokenVerifier::remote(user_service, JWKS_PATH)),
+            http,
+            settings,
+            service_tokens,
+        }
+    }
+
+    /// A client for the named upstream at `base_url`, sharing this service's pool and tokens.
+    pub fn upstream(&self, name: &'static str, base_url: &str) -> Upstream {
+        Upstream::new(
+            name,
+            base_url,
+            self.http.clone(),
+            self.settings.clone(),
+            Some(self.service_tokens.clone()),
+        )
+    }
+}
+
+/// Readiness check: tokens can be verified, i.e. the signing keys are known.
+pub struct SigningKeysCheck(pub Arc<TokenVerifier>);
+
+#[async_trait::async_trait]
+impl crate::health::HealthCheck for SigningKeysCheck {
+    fn name(&self) -> &'static str {
+        "signing_keys"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ready().await
+    }
+}
+
+/// Readiness check: an upstream's circuit is not open.
+pub struct UpstreamCheck(pub Upstream);
+
+#[async_trait::async_trait]
+impl crate::health::HealthCheck for UpstreamCheck {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        match self.0.breaker_state() {
+            crate::client::BreakerState::Open => {
+                Err("circuit open after repeated failures".to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! What the shop's four services truly share: configuration, problem errors, auth,
+//! the inter-service client, health, and the HTTP middleware stack.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod connections;
+pub mod extract;
+pub mod health;
+pub mod logging;
+pub mod models;
+pub mod openapi;
+pub mod problem;
+pub mod server;
+pub mod store;
+pub mod validate;
+
+pub use problem::{ApiError, ApiResult, Problem};

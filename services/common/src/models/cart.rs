@@ -1,0 +1,54 @@
+//! Carts, as the cart service serves them and the user service relays them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub const MAX_ITEM_QUANTITY: i64 = 100;
+
+/// A product in a cart, with its price when it was added (checkout uses the price of that moment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CartItem {
+    /// The cart line's own id, used to change or remove it.
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub name: String,
+    pub unit_price_cents: i64,
+    #[schema(minimum = 1, maximum = 100)]
+    pub quantity: i64,
+    pub line_total_cents: i64,
+    pub added_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Cart {
+    pub user_id: Uuid,
+    pub items: Vec<CartItem>,
+    pub total_cents: i64,
+    /// Units in the cart, all lines together.
+    pub item_count: i64,
+    /// Changes on every write; checkout uses it to tell which cart it ordered.
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartItemCreate {
+    pub product_id: Uuid,
+    #[schema(minimum = 1, maximum = 100)]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartItemUpdate {
+    #[schema(minimum = 1, maximum = 100)]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CartTotal {
+    pub total_cents: i64,
+    pub item_count: i64,
+}

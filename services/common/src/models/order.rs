@@ -1,0 +1,140 @@
+//! Orders, as the order service serves them and the cart and user services use them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::catalog::StockLine;
+
+pub const MAX_ORDER_LINES: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Pending,
+    Processing,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The step the background processor takes next, if any.
+    pub fn next_automatic(self) -> Option<Self> {
+        match self {
+            Self::Pending => Some(Self::Processing),
+            Self::Processing => Some(Self::Shipped),
+            Self::Shipped => Some(Self::Delivered),
+            Self::Delivered | Self::Cancelled => None,
+        }
+    }
+
+    /// Orders can be cancelled only before they ship.
+    pub fn is_cancellable(self) -> bool {
+        matches!(self, Self::Pending | Self::Processing)
+    }
+
+    /// Forward moves along the life cycle, or a cancellation before shipping.
+    pub fn can_become(self, next: Self) -> bool {
+        if next == Self::Cancelled {
+            return self.is_cancellable();
+        }
+        let rank = |s: Self| Self::ALL.iter().position(|x| *x == s);
+        self != Self::Cancelled && rank(next) > rank(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderItem {
+    pub product_id: Uuid,
+    pub name: String,
+    /// The price when the order was placed.
+    pub unit_price_cents: i64,
+    pub quantity: i64,
+    pub line_total_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatusChange {
+    pub status: OrderStatus,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Order {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub items: Vec<OrderItem>,
+    pub total_cents: i64,
+    pub status: OrderStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Every status the order has had, oldest first.
+    pub history: Vec<StatusChange>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderCreate {
+    #[schema(min_items = 1, max_items = 50)]
+    pub items: Vec<StockLine>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderStatusUpdate {
+    pub status: OrderStatus,
+}
+
+/// Sent to the user service whenever an order changes status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderEvent {
+    pub order_id: Uuid,
+    pub user_id: Uuid,
+    pub status: OrderStatus,
+    pub total_cents: i64,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A user's orders in numbers. Cancelled orders are not spent money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderSummary {
+    pub user_id: Uuid,
+    pub order_count: i64,
+    pub total_spent_cents: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::*;
+
+    #[test]
+    fn moves_only_forward_and_cancels_only_before_shipping() {
+        assert!(Pending.can_become(Shipped));
+        assert!(Processing.can_become(Cancelled));
+        assert!(!Shipped.can_become(Cancelled));
+        assert!(!Delivered.can_become(Pending));
+        assert!(!Cancelled.can_become(Processing));
+        assert!(!Pending.can_become(Pending));
+    }
+}

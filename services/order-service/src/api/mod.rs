@@ -1,0 +1,52 @@
+//! The order service's HTTP surface, served under `/order-api`.
+
+mod orders;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use shop_common::auth::TokenVerifier;
+use shop_common::health::{self, Readiness};
+use shop_common::openapi;
+use shop_common::server::{self, HttpSettings};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::lifecycle::Lifecycle;
+
+pub const PREFIX: &str = "/order-api";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub lifecycle: Lifecycle,
+    pub verifier: Arc<TokenVerifier>,
+    pub readiness: Readiness,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+pub fn router(state: AppState, http: &HttpSettings) -> Router {
+    let readiness = state.readiness.clone();
+    let routes = OpenApiRouter::new()
+        .routes(routes!(orders::list, orders::create))
+        .routes(routes!(orders::summary))
+        .routes(routes!(orders::statuses))
+        .routes(routes!(orders::get))
+        .routes(routes!(orders::set_status))
+        .routes(routes!(orders::cancel))
+        .with_state(state)
+        .merge(health::routes(readiness));
+    let (router, _) = openapi::serve_document(
+        OpenApiRouter::new().nest(PREFIX, routes),
+        PREFIX,
+        "Shop order service",
+        "Orders: created from reserved stock at the prices of the moment, moved through their \
+         statuses in the background, cancellable until they ship.",
+    );
+    server::with_middleware(router, http)
+}

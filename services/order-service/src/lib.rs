@@ -1,0 +1,91 @@
+//! The order service: orders and their life cycle, on port 8002 under `/order-api`.
+
+pub mod api;
+pub mod domain;
+pub mod lifecycle;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use clap::Parser;
+use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
+use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
+use shop_common::health::{HealthCheck, Readiness, StoreCheck};
+use shop_common::server;
+use tokio_util::sync::CancellationToken;
+
+use crate::lifecycle::Lifecycle;
+use crate::store::{MemoryOrderStore, OrderStore};
+
+pub const SERVICE_NAME: &str = "order-service";
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "order-service",
+    version,
+    about = "The shop's orders and their life cycle"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ORDER_LISTEN", default_value = "127.0.0.1:8002")]
+    pub listen: SocketAddr,
+    /// Base URL of the backend (stock reservations).
+    #[arg(long, env = "BACKEND_URL", default_value = "http://127.0.0.1:8000")]
+    pub backend_url: String,
+    /// How long an order stays in each status before the processor moves it on, in ms.
+    #[arg(long, env = "ORDER_STATUS_STEP_MS", default_value_t = 30_000)]
+    pub order_status_step_ms: u64,
+    /// How often the processor looks for orders to move on, in ms.
+    #[arg(long, env = "ORDER_PROCESSOR_TICK_MS", default_value_t = 1_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub order_processor_tick_ms: u64,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+/// The router, and the background processor running until `shutdown` is cancelled.
+pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Router> {
+    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream);
+    let store: Arc<dyn OrderStore> = Arc::new(MemoryOrderStore::new());
+    let lifecycle = Lifecycle {
+        store: store.clone(),
+        backend: connections.upstream("backend", &config.backend_url),
+        user_service: connections.upstream("user-service", &config.auth.user_service_url),
+    };
+    let readiness = Readiness::new(vec![
+        Arc::new(StoreCheck(store)) as Arc<dyn HealthCheck>,
+        Arc::new(SigningKeysCheck(connections.verifier.clone())),
+        Arc::new(UpstreamCheck(lifecycle.backend.clone())),
+    ]);
+    tokio::spawn(lifecycle.clone().run_processor(
+        Duration::from_millis(config.order_status_step_ms),
+        Duration::from_millis(config.order_processor_tick_ms),
+        shutdown,
+    ));
+    let state = api::AppState {
+        lifecycle,
+        verifier: connections.verifier.clone(),
+        readiness,
+    };
+    Ok(api::router(state, &config.http.settings()))
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let shutdown = CancellationToken::new();
+    let router = app(&config, shutdown.clone()).await?;
+    tracing::info!(address = %config.listen, "order service listening");
+    server::serve(listener, router, server::shutdown_signal()).await?;
+    shutdown.cancel();
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! The user service's HTTP surface, served under `/user-api`.
+
+mod account;
+mod internal;
+mod me;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use shop_common::auth::{TokenSigner, TokenVerifier};
+use shop_common::client::Upstream;
+use shop_common::health::{self, Readiness};
+use shop_common::openapi;
+use shop_common::server::{self, HttpSettings};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::passwords::PasswordHasher;
+use crate::service_clients::ServiceClients;
+use crate::store::UserStore;
+
+pub const PREFIX: &str = "/user-api";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn UserStore>,
+    pub signer: Arc<TokenSigner>,
+    pub verifier: Arc<TokenVerifier>,
+    pub hasher: PasswordHasher,
+    pub service_clients: Arc<ServiceClients>,
+    pub cart_service: Upstream,
+    pub order_service: Upstream,
+    pub readiness: Readiness,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+pub fn router(state: AppState, http: &HttpSettings) -> Router {
+    let readiness = state.readiness.clone();
+    let routes = OpenApiRouter::new()
+        .routes(routes!(account::register))
+        .routes(routes!(account::token))
+        .routes(routes!(account::jwks))
+        .routes(routes!(me::get_me, me::update_me))
+        .routes(routes!(me::profile))
+        .routes(routes!(me::orders, me::checkout))
+        .routes(routes!(me::cart))
+        .routes(routes!(me::total_spent))
+        .routes(routes!(internal::order_event))
+        .with_state(state)
+        .merge(health::routes(readiness));
+    let (router, _) = openapi::serve_document(
+        OpenApiRouter::new().nest(PREFIX, routes),
+        PREFIX,
+        "Shop user service",
+        "Users, tokens (OAuth2 password and client-credentials flows, EdDSA JWTs) and each \
+         user's view of their cart and orders.",
+    );
+    server::with_middleware(router, http)
+}

@@ -1,0 +1,174 @@
+//! The user service: accounts, tokens and each user's view of the shop, on port 8003
+//! under `/user-api`.
+
+pub mod api;
+pub mod domain;
+pub mod passwords;
+pub mod service_clients;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use chrono::Utc;
+use clap::Parser;
+use shop_common::auth::{Role, TokenSigner, TokenVerifier};
+use shop_common::client::Upstream;
+use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
+use shop_common::connections::UpstreamCheck;
+use shop_common::health::{HealthCheck, Readiness, StoreCheck};
+use shop_common::server;
+use uuid::Uuid;
+
+use crate::domain::{StoredUser, User, normalize_username};
+use crate::passwords::PasswordHasher;
+use crate::service_clients::ServiceClients;
+use crate::store::{InsertOutcome, MemoryUserStore, UserStore};
+
+pub const SERVICE_NAME: &str = "user-service";
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "user-service",
+    version,
+    about = "The shop's users, tokens and profiles"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "USER_LISTEN", default_value = "127.0.0.1:8003")]
+    pub listen: SocketAddr,
+    /// Base URL of the cart service.
+    #[arg(
+        long,
+        env = "CART_SERVICE_URL",
+        default_value = "http://127.0.0.1:8001"
+    )]
+    pub cart_service_url: String,
+    /// Base URL of the order service.
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_URL",
+        default_value = "http://127.0.0.1:8002"
+    )]
+    pub order_service_url: String,
+    /// bcrypt work factor: each step doubles the CPU cost of a login.
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600)]
+    pub token_ttl_seconds: u64,
+    /// Ed25519 private key (PKCS#8 PEM) that signs tokens. Without it a key is generated at
+    /// start-up, and tokens do not survive a restart.
+    #[arg(long, env = "JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// The admin account created at start-up when missing.
+    #[arg(long, env = "ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+    #[arg(
+        long,
+        env = "ADMIN_PASSWORD",
+        default_value = "admin-change-me",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub admin_password: String,
+    #[arg(long, env = "ADMIN_EMAIL", default_value = "admin@shop.local")]
+    pub admin_email: String,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+pub async fn app(config: &Config) -> anyhow::Result<Router> {
+    let signer = Arc::new(token_signer(config)?);
+    let store: Arc<dyn UserStore> = Arc::new(MemoryUserStore::new());
+    let hasher = PasswordHasher::new(config.bcrypt_cost);
+    bootstrap_admin(config, store.as_ref(), hasher).await?;
+
+    let settings = config.upstream.settings();
+    let http = settings.http_client();
+    let upstream = |name, url: &str| Upstream::new(name, url, http.clone(), settings.clone(), None);
+    let cart_service = upstream("cart-service", &config.cart_service_url);
+    let order_service = upstream("order-service", &config.order_service_url);
+    let readiness = Readiness::new(vec![
+        Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>,
+        Arc::new(UpstreamCheck(cart_service.clone())),
+        Arc::new(UpstreamCheck(order_service.clone())),
+    ]);
+    let state = api::AppState {
+        verifier: Arc::new(TokenVerifier::from_jwks(&signer.jwks())),
+        signer,
+        store,
+        hasher,
+        service_clients: Arc::new(ServiceClients::new(
+            config.auth.service_client_secret.clone(),
+        )),
+        cart_service,
+        order_service,
+        readiness,
+    };
+    Ok(api::router(state, &config.http.settings()))
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let router = app(&config).await?;
+    tracing::info!(address = %config.listen, "user service listening");
+    server::serve(listener, router, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+fn token_signer(config: &Config) -> anyhow::Result<TokenSigner> {
+    let ttl = Duration::from_secs(config.token_ttl_seconds);
+    match &config.jwt_private_key_file {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the signing key {}", path.display()))?;
+            TokenSigner::from_pem(&pem, ttl)
+                .with_context(|| format!("{} is not an Ed25519 PKCS#8 PEM key", path.display()))
+        }
+        None => {
+            tracing::warn!("JWT_PRIVATE_KEY_FILE is not set: signing with a key generated now");
+            TokenSigner::generate(ttl)
+        }
+    }
+}
+
+async fn bootstrap_admin(
+    config: &Config,
+    store: &dyn UserStore,
+    hasher: PasswordHasher,
+) -> anyhow::Result<()> {
+    let username = normalize_username(&config.admin_username);
+    if store.by_username(&username).await?.is_some() {
+        return Ok(());
+    }
+    let admin = StoredUser {
+        user: User {
+            id: Uuid::new_v4(),
+            username,
+            email: config.admin_email.clone(),
+            full_name: Some("Shop administrator".to_owned()),
+            role: Role::Admin,
+            created_at: Utc::now(),
+        },
+        password_hash: hasher
+            .hash(config.admin_password.clone())
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot hash the admin password: {err}"))?,
+    };
+    if store.insert(&admin).await? == InsertOutcome::Inserted {
+        tracing::info!(username = %admin.user.username, "admin account created");
+    }
+    Ok(())
+}
