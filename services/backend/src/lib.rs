@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod metrics;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -14,7 +15,9 @@ use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::Connections;
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
+use shop_common::telemetry::metrics::Metrics;
 
+use crate::metrics::BackendMetrics;
 use crate::store::{MemoryProductStore, ProductStore};
 
 pub const SERVICE_NAME: &str = "backend";
@@ -39,7 +42,8 @@ pub struct Config {
 
 /// The service's router, wired to its store and the shop's identity provider.
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
-    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream);
+    let metrics = Metrics::new(SERVICE_NAME);
+    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream, &metrics);
     let store: Arc<dyn ProductStore> = Arc::new(MemoryProductStore::new());
     let readiness = Readiness::new(vec![
         Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>
@@ -48,8 +52,9 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         store,
         verifier: connections.verifier.clone(),
         readiness,
+        business: BackendMetrics::new(metrics.registry()),
     };
-    Ok(api::router(state, &config.http.settings()))
+    Ok(api::router(state, &config.http.settings(), metrics))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

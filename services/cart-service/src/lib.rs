@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod metrics;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -14,7 +15,9 @@ use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
+use shop_common::telemetry::metrics::Metrics;
 
+use crate::metrics::CartMetrics;
 use crate::store::{CartStore, MemoryCartStore};
 
 pub const SERVICE_NAME: &str = "cart-service";
@@ -48,7 +51,8 @@ pub struct Config {
 }
 
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
-    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream);
+    let metrics = Metrics::new(SERVICE_NAME);
+    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream, &metrics);
     let store: Arc<dyn CartStore> = Arc::new(MemoryCartStore::new());
     let backend = connections.upstream("backend", &config.backend_url);
     let order_service = connections.upstream("order-service", &config.order_service_url);
@@ -64,8 +68,9 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         backend,
         order_service,
         readiness,
+        business: CartMetrics::new(metrics.registry()),
     };
-    Ok(api::router(state, &config.http.settings()))
+    Ok(api::router(state, &config.http.settings(), metrics))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::TokenVerifier;
 use crate::client::{ServiceTokens, Upstream, UpstreamSettings};
 use crate::config::{AuthArgs, JWKS_PATH, UpstreamArgs};
+use crate::telemetry::metrics::{ClientMetrics, Metrics};
 
 pub const USER_SERVICE: &str = "user-service";
 
@@ -14,11 +15,17 @@ pub struct Connections {
     http: reqwest::Client,
     settings: UpstreamSettings,
     service_tokens: Arc<ServiceTokens>,
+    metrics: ClientMetrics,
     pub verifier: Arc<TokenVerifier>,
 }
 
 impl Connections {
-    pub fn new(service_name: &str, auth: &AuthArgs, upstream: &UpstreamArgs) -> Self {
+    pub fn new(
+        service_name: &str,
+        auth: &AuthArgs,
+        upstream: &UpstreamArgs,
+        metrics: &Metrics,
+    ) -> Self {
         let settings = upstream.settings();
         let http = settings.http_client();
         let user_service = Upstream::new(
@@ -27,6 +34,7 @@ impl Connections {
             http.clone(),
             settings.clone(),
             None,
+            metrics.client.clone(),
         );
         let service_tokens = Arc::new(ServiceTokens::new(
             user_service.clone(),
@@ -38,6 +46,7 @@ impl Connections {
             http,
             settings,
             service_tokens,
+            metrics: metrics.client.clone(),
         }
     }
 
@@ -49,6 +58,7 @@ impl Connections {
             self.http.clone(),
             self.settings.clone(),
             Some(self.service_tokens.clone()),
+            self.metrics.clone(),
         )
     }
 }

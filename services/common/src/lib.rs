@@ -7,12 +7,12 @@ pub mod config;
 pub mod connections;
 pub mod extract;
 pub mod health;
-pub mod logging;
 pub mod models;
 pub mod openapi;
 pub mod problem;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod validate;
 
 pub use problem::{ApiError, ApiResult, Problem};

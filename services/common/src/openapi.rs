@@ -7,22 +7,19 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::server::ServiceInfo;
+
 /// The security scheme name handlers use in `security(("bearer" = []))`.
 pub const BEARER: &str = "bearer";
 
 /// Splits a documented router into the axum router and its document, completes the
 /// document, and serves it at `{prefix}/openapi.json`.
-pub fn serve_document(
-    router: OpenApiRouter,
-    prefix: &str,
-    title: &str,
-    description: &str,
-) -> (Router, OpenApi) {
+pub fn serve_document(router: OpenApiRouter, info: &ServiceInfo) -> (Router, OpenApi) {
     let (router, mut api) = router.split_for_parts();
     api.info = InfoBuilder::new()
-        .title(title)
+        .title(info.title)
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(description))
+        .description(Some(info.description))
         .build();
     let mut bearer = Http::new(HttpAuthScheme::Bearer);
     bearer.bearer_format = Some("JWT".to_owned());
@@ -32,7 +29,7 @@ pub fn serve_document(
     api.components = Some(builder.build());
     let document = serde_json::to_vec(&api).expect("an OpenAPI document always serializes");
     let router = router.route(
-        &format!("{prefix}/openapi.json"),
+        &format!("{}/openapi.json", info.prefix),
         get(move || {
             let document = document.clone();
             async move { ([(header::CONTENT_TYPE, "application/json")], document) }

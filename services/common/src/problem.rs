@@ -22,6 +22,9 @@ pub struct Problem {
     /// Field-level validation errors, when the request body or parameters were invalid.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The trace of the failed request, to find it in the tracing backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// One invalid field of a request.
@@ -69,7 +72,7 @@ pub enum ApiError {
     TooManyRequests(String),
     /// A client error from another service, passed on to our caller as it was.
     #[error("{}", .0.detail)]
-    Relayed(Problem),
+    Relayed(Box<Problem>),
     #[error("{0}")]
     BadGateway(String),
     #[error("{0}")]
@@ -128,7 +131,7 @@ impl ApiError {
 
     pub fn to_problem(&self) -> Problem {
         if let Self::Relayed(problem) = self {
-            return problem.clone();
+            return (**problem).clone();
         }
         let status = self.status();
         let (detail, errors) = match self {
@@ -142,6 +145,7 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            trace_id: crate::telemetry::trace::current_trace_id(),
         }
     }
 

@@ -1,6 +1,8 @@
-//! The one place where HTTP middleware is layered, and the serve loop with graceful shutdown.
+//! The one place where a service's HTTP surface is assembled and middleware is layered,
+//! and the serve loop with graceful shutdown.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -8,13 +10,18 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::openapi;
 use crate::problem::ApiError;
+use crate::telemetry::metrics::{self, Metrics};
+use crate::telemetry::trace;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -24,8 +31,34 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
 }
 
-/// Applies the shop's standard middleware to a service's finished router.
-pub fn with_middleware(router: Router, settings: &HttpSettings) -> Router {
+/// What a service is called and where its routes live.
+pub struct ServiceInfo {
+    /// The `service` label of its metrics and the name its spans are exported under.
+    pub name: &'static str,
+    /// The public path prefix, e.g. `/api`: routes, documents and metrics live below it.
+    pub prefix: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+}
+
+/// A service's complete HTTP surface: its documented routes under its prefix, the OpenAPI
+/// document, `/metrics`, and the standard middleware around all of it.
+pub fn assemble(
+    routes: OpenApiRouter,
+    info: &ServiceInfo,
+    settings: &HttpSettings,
+    metrics: Arc<Metrics>,
+) -> Router {
+    let prefixed = OpenApiRouter::new().nest(info.prefix, routes);
+    let (router, _) = openapi::serve_document(prefixed, info);
+    let router = router.route(
+        &format!("{}/metrics", info.prefix),
+        get(metrics::serve_metrics).with_state(metrics.clone()),
+    );
+    with_middleware(router, settings, &metrics)
+}
+
+fn with_middleware(router: Router, settings: &HttpSettings, metrics: &Metrics) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -33,8 +66,16 @@ pub fn with_middleware(router: Router, settings: &HttpSettings) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http())
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(trace::request_span)
+                        .on_response(trace::record_response),
+                )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(middleware::from_fn_with_state(
+                    metrics.http.clone(),
+                    metrics::track_requests,
+                ))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(
                     settings.request_timeout,

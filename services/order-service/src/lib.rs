@@ -3,6 +3,7 @@
 pub mod api;
 pub mod domain;
 pub mod lifecycle;
+pub mod metrics;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -16,9 +17,11 @@ use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
+use shop_common::telemetry::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 use crate::lifecycle::Lifecycle;
+use crate::metrics::OrderMetrics;
 use crate::store::{MemoryOrderStore, OrderStore};
 
 pub const SERVICE_NAME: &str = "order-service";
@@ -53,12 +56,14 @@ pub struct Config {
 
 /// The router, and the background processor running until `shutdown` is cancelled.
 pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Router> {
-    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream);
+    let metrics = Metrics::new(SERVICE_NAME);
+    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream, &metrics);
     let store: Arc<dyn OrderStore> = Arc::new(MemoryOrderStore::new());
     let lifecycle = Lifecycle {
         store: store.clone(),
         backend: connections.upstream("backend", &config.backend_url),
         user_service: connections.upstream("user-service", &config.auth.user_service_url),
+        metrics: OrderMetrics::new(metrics.registry()),
     };
     let readiness = Readiness::new(vec![
         Arc::new(StoreCheck(store)) as Arc<dyn HealthCheck>,
@@ -75,7 +80,7 @@ pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result
         verifier: connections.verifier.clone(),
         readiness,
     };
-    Ok(api::router(state, &config.http.settings()))
+    Ok(api::router(state, &config.http.settings(), metrics))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ use shop_common::{ApiError, ApiResult};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::metrics::OrderMetrics;
 use crate::store::{OrderStore, TransitionOutcome};
 
 const BATCH: usize = 100;
@@ -21,6 +22,7 @@ pub struct Lifecycle {
     pub store: Arc<dyn OrderStore>,
     pub backend: Upstream,
     pub user_service: Upstream,
+    pub metrics: OrderMetrics,
 }
 
 impl Lifecycle {
@@ -53,6 +55,7 @@ impl Lifecycle {
             }
         };
         if to == OrderStatus::Cancelled {
+            self.metrics.order_cancelled();
             self.release_stock(order.id).await;
         }
         self.notify(&changed);
@@ -114,7 +117,9 @@ impl Lifecycle {
     /// One pass of the processor: advance every order whose step time has come, and retry
     /// stock releases that failed before.
     pub async fn process_due(&self, step: Duration) {
-        let cutoff = Utc::now() - chrono::Duration::from_std(step).unwrap_or_default();
+        let now = Utc::now();
+        let cutoff = now - chrono::Duration::from_std(step).unwrap_or_default();
+        self.observe(cutoff, now).await;
         match self.store.due_for_processing(cutoff, BATCH).await {
             Ok(due) => {
                 for order in due {
@@ -135,6 +140,21 @@ impl Lifecycle {
                 }
             }
             Err(err) => tracing::warn!(error = %err, "cannot read pending stock releases"),
+        }
+    }
+
+    /// Refreshes the status and backlog gauges. Lag counts from when an order became due.
+    async fn observe(&self, cutoff: chrono::DateTime<Utc>, now: chrono::DateTime<Utc>) {
+        match self.store.backlog(cutoff).await {
+            Ok((overdue, oldest)) => {
+                let due_since = oldest.map(|changed| changed + (now - cutoff));
+                self.metrics.set_backlog(overdue, due_since, now);
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot measure the order backlog"),
+        }
+        match self.store.status_counts().await {
+            Ok(counts) => self.metrics.set_status_counts(&counts),
+            Err(err) => tracing::warn!(error = %err, "cannot count orders by status"),
         }
     }
 

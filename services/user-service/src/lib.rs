@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod metrics;
 pub mod passwords;
 pub mod service_clients;
 pub mod store;
@@ -22,9 +23,11 @@ use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::UpstreamCheck;
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
+use shop_common::telemetry::metrics::Metrics;
 use uuid::Uuid;
 
 use crate::domain::{StoredUser, User, normalize_username};
+use crate::metrics::UserMetrics;
 use crate::passwords::PasswordHasher;
 use crate::service_clients::ServiceClients;
 use crate::store::{InsertOutcome, MemoryUserStore, UserStore};
@@ -93,9 +96,19 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let hasher = PasswordHasher::new(config.bcrypt_cost);
     bootstrap_admin(config, store.as_ref(), hasher).await?;
 
+    let metrics = Metrics::new(SERVICE_NAME);
     let settings = config.upstream.settings();
     let http = settings.http_client();
-    let upstream = |name, url: &str| Upstream::new(name, url, http.clone(), settings.clone(), None);
+    let upstream = |name, url: &str| {
+        Upstream::new(
+            name,
+            url,
+            http.clone(),
+            settings.clone(),
+            None,
+            metrics.client.clone(),
+        )
+    };
     let cart_service = upstream("cart-service", &config.cart_service_url);
     let order_service = upstream("order-service", &config.order_service_url);
     let readiness = Readiness::new(vec![
@@ -114,8 +127,9 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         cart_service,
         order_service,
         readiness,
+        business: UserMetrics::new(metrics.registry()),
     };
-    Ok(api::router(state, &config.http.settings()))
+    Ok(api::router(state, &config.http.settings(), metrics))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -10,12 +10,21 @@ use axum::Router;
 use axum::extract::FromRef;
 use shop_common::auth::TokenVerifier;
 use shop_common::health::{self, Readiness};
-use shop_common::openapi;
-use shop_common::server::{self, HttpSettings};
+use shop_common::server::{self, HttpSettings, ServiceInfo};
+use shop_common::telemetry::metrics::Metrics;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::metrics::BackendMetrics;
 use crate::store::ProductStore;
+
+pub const SERVICE: ServiceInfo = ServiceInfo {
+    name: crate::SERVICE_NAME,
+    prefix: PREFIX,
+    title: "Shop backend",
+    description: "The product catalogue and its stock. Reads are public; writes are for admins; \
+         stock reservations are internal to the shop's services.",
+};
 
 pub const PREFIX: &str = "/api";
 
@@ -24,6 +33,7 @@ pub struct AppState {
     pub store: Arc<dyn ProductStore>,
     pub verifier: Arc<TokenVerifier>,
     pub readiness: Readiness,
+    pub business: BackendMetrics,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -32,7 +42,7 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(state: AppState, http: &HttpSettings) -> Router {
+pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Router {
     let readiness = state.readiness.clone();
     let routes = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -41,12 +51,5 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
         .routes(routes!(reservations::reserve, reservations::release))
         .with_state(state)
         .merge(health::routes(readiness));
-    let (router, _) = openapi::serve_document(
-        OpenApiRouter::new().nest(PREFIX, routes),
-        PREFIX,
-        "Shop backend",
-        "The product catalogue and its stock. Reads are public; writes are for admins; \
-         stock reservations are internal to the shop's services.",
-    );
-    server::with_middleware(router, http)
+    server::assemble(routes, &SERVICE, http, metrics)
 }

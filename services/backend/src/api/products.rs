@@ -36,7 +36,8 @@ pub struct ListParams {
                 ("Link" = String, description = "The next page, as `<url>; rel=\"next\"`, when there is one"),
                 ("X-Next-Cursor" = String, description = "The next page's cursor, when there is one"),
             )),
-        (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid cursor or malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(

@@ -36,7 +36,9 @@ pub async fn reserve(
     Json(request): Json<ReservationRequest>,
 ) -> ApiResult<Json<Reservation>> {
     let lines = reservation_lines(request)?;
-    match state.store.reserve(reservation_id, &lines).await? {
+    let outcome = state.store.reserve(reservation_id, &lines).await?;
+    state.business.record(&outcome);
+    match outcome {
         ReserveOutcome::Reserved(reservation) => Ok(Json(reservation)),
         ReserveOutcome::UnknownProduct(product_id) => Err(ApiError::Unprocessable(format!(
             "product {product_id} does not exist"

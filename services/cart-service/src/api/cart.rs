@@ -60,8 +60,18 @@ pub async fn add_item(
     caller: AuthUser,
     Json(create): Json<CartItemCreate>,
 ) -> ApiResult<(StatusCode, Json<Cart>)> {
+    let result = add_checked_item(&state, &caller, create).await;
+    state.business.item_added(&result);
+    result
+}
+
+async fn add_checked_item(
+    state: &AppState,
+    caller: &AuthUser,
+    create: CartItemCreate,
+) -> ApiResult<(StatusCode, Json<Cart>)> {
     check_quantity(create.quantity)?;
-    let product = fetch_product(&state, create.product_id).await?;
+    let product = fetch_product(state, create.product_id).await?;
     let cart = state.store.get(caller.id).await?;
     let in_cart: i64 = cart
         .items
@@ -186,6 +196,16 @@ pub async fn checkout(
     caller: AuthUser,
 ) -> ApiResult<(StatusCode, Json<Order>)> {
     let cart = state.store.get(caller.id).await?;
+    let result = order_cart(&state, &caller, &cart).await;
+    state.business.checkout(&result, cart.items.is_empty());
+    result
+}
+
+async fn order_cart(
+    state: &AppState,
+    caller: &AuthUser,
+    cart: &Cart,
+) -> ApiResult<(StatusCode, Json<Order>)> {
     if cart.items.is_empty() {
         return Err(ApiError::Conflict("the cart is empty".to_owned()));
     }
@@ -208,7 +228,7 @@ pub async fn checkout(
             "/order-api/orders/",
             Some(body),
             caller.credentials(),
-            &checkout_key(&cart),
+            &checkout_key(cart),
         )
         .await?;
     state.store.remove_ordered(caller.id, &cart.items).await?;

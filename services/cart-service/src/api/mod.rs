@@ -10,12 +10,21 @@ use axum::extract::FromRef;
 use shop_common::auth::TokenVerifier;
 use shop_common::client::Upstream;
 use shop_common::health::{self, Readiness};
-use shop_common::openapi;
-use shop_common::server::{self, HttpSettings};
+use shop_common::server::{self, HttpSettings, ServiceInfo};
+use shop_common::telemetry::metrics::Metrics;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::metrics::CartMetrics;
 use crate::store::CartStore;
+
+pub const SERVICE: ServiceInfo = ServiceInfo {
+    name: crate::SERVICE_NAME,
+    prefix: PREFIX,
+    title: "Shop cart service",
+    description: "Each user's cart: items checked against the catalogue, totals, and the checkout that \
+         turns a cart into an order.",
+};
 
 pub const PREFIX: &str = "/cart-api";
 
@@ -26,6 +35,7 @@ pub struct AppState {
     pub backend: Upstream,
     pub order_service: Upstream,
     pub readiness: Readiness,
+    pub business: CartMetrics,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -34,7 +44,7 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(state: AppState, http: &HttpSettings) -> Router {
+pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Router {
     let readiness = state.readiness.clone();
     let routes = OpenApiRouter::new()
         .routes(routes!(cart::get_cart, cart::clear_cart))
@@ -45,12 +55,5 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
         .routes(routes!(admin::list_carts))
         .with_state(state)
         .merge(health::routes(readiness));
-    let (router, _) = openapi::serve_document(
-        OpenApiRouter::new().nest(PREFIX, routes),
-        PREFIX,
-        "Shop cart service",
-        "Each user's cart: items checked against the catalogue, totals, and the checkout that \
-         turns a cart into an order.",
-    );
-    server::with_middleware(router, http)
+    server::assemble(routes, &SERVICE, http, metrics)
 }

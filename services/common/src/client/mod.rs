@@ -15,7 +15,12 @@ use serde::de::DeserializeOwned;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use service_token::{ServiceTokens, TokenResponse};
 
+use tracing::Instrument;
+use tracing::field::Empty;
+
 use crate::problem::{ApiError, Problem};
+use crate::telemetry::metrics::ClientMetrics;
+use crate::telemetry::trace;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -64,7 +69,7 @@ pub enum UpstreamError {
     Status {
         upstream: &'static str,
         status: StatusCode,
-        problem: Option<Problem>,
+        problem: Option<Box<Problem>>,
     },
     #[error("{upstream} sent a response this service does not understand")]
     InvalidResponse { upstream: &'static str },
@@ -164,6 +169,7 @@ struct Inner {
     breaker: CircuitBreaker,
     settings: UpstreamSettings,
     service_tokens: Option<Arc<ServiceTokens>>,
+    metrics: ClientMetrics,
 }
 
 /// A named dependency at a base URL. Cheap to clone.
@@ -179,7 +185,9 @@ impl Upstream {
         http: reqwest::Client,
         settings: UpstreamSettings,
         service_tokens: Option<Arc<ServiceTokens>>,
+        metrics: ClientMetrics,
     ) -> Self {
+        metrics.set_breaker_state(name, BreakerState::Closed.as_gauge());
         Self {
             inner: Arc::new(Inner {
                 name,
@@ -191,6 +199,7 @@ impl Upstream {
                 ),
                 settings,
                 service_tokens,
+                metrics,
             }),
         }
     }
@@ -278,6 +287,7 @@ impl Upstream {
                 }
                 Err(err) if err.is_transient() && attempt < retries_allowed => {
                     attempt += 1;
+                    self.inner.metrics.record_retry(self.inner.name);
                     tokio::time::sleep(self.backoff(attempt)).await;
                 }
                 Err(UpstreamError::Status {
@@ -308,10 +318,14 @@ impl Upstream {
     ) -> Result<Bytes, UpstreamError> {
         let inner = &self.inner;
         if !inner.breaker.try_acquire() {
+            inner
+                .metrics
+                .record_call(inner.name, method, "circuit_open", None);
             return Err(UpstreamError::CircuitOpen {
                 upstream: inner.name,
             });
         }
+        let started = std::time::Instant::now();
         let result = self
             .exchange(method, path, body, credentials, idempotency_key)
             .await;
@@ -319,9 +333,19 @@ impl Upstream {
             Err(err) if err.counts_against_breaker() => inner.breaker.record_failure(),
             _ => inner.breaker.record_success(),
         }
+        inner.metrics.record_call(
+            inner.name,
+            method,
+            outcome(&result),
+            Some(started.elapsed().as_secs_f64()),
+        );
+        inner
+            .metrics
+            .set_breaker_state(inner.name, inner.breaker.state().as_gauge());
         result
     }
 
+    /// One HTTP exchange, in a client span whose context travels in `traceparent`.
     async fn exchange(
         &self,
         method: &Method,
@@ -331,9 +355,23 @@ impl Upstream {
         idempotency_key: Option<&str>,
     ) -> Result<Bytes, UpstreamError> {
         let inner = &self.inner;
+        let url = format!("{}{path}", inner.base_url);
+        let span = tracing::info_span!(
+            "upstream call",
+            otel.name = %method,
+            otel.kind = "client",
+            otel.status_code = Empty,
+            http.request.method = %method,
+            url.full = %url,
+            peer.service = inner.name,
+            http.response.status_code = Empty,
+        );
+        let mut headers = axum::http::HeaderMap::new();
+        span.in_scope(|| trace::inject_context(&mut headers));
         let mut request = inner
             .http
-            .request(method.clone(), format!("{}{path}", inner.base_url))
+            .request(method.clone(), url)
+            .headers(headers)
             .header(header::ACCEPT, "application/json");
         if let Some(body) = body {
             request = request
@@ -351,23 +389,31 @@ impl Upstream {
             Credentials::Bearer(token) => request = request.bearer_auth(token),
             Credentials::Service => request = request.bearer_auth(self.service_token().await?),
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|err| self.transport_error(&err))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| self.transport_error(&err))?;
-        if status.is_success() {
-            return Ok(bytes);
+        let call = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|err| self.transport_error(&err))?;
+            let status = response.status();
+            tracing::Span::current().record("http.response.status_code", status.as_u16());
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|err| self.transport_error(&err))?;
+            if status.is_success() {
+                return Ok(bytes);
+            }
+            Err(UpstreamError::Status {
+                upstream: inner.name,
+                status,
+                problem: serde_json::from_slice(&bytes).ok().map(Box::new),
+            })
+        };
+        let result = call.instrument(span.clone()).await;
+        if matches!(&result, Err(err) if err.counts_against_breaker()) {
+            span.record("otel.status_code", "ERROR");
         }
-        Err(UpstreamError::Status {
-            upstream: inner.name,
-            status,
-            problem: serde_json::from_slice(&bytes).ok(),
-        })
+        result
     }
 
     async fn service_token(&self) -> Result<String, UpstreamError> {
@@ -396,6 +442,18 @@ impl Upstream {
     fn backoff(&self, attempt: u32) -> Duration {
         let ceiling = self.inner.settings.retry_backoff * 2u32.saturating_pow(attempt - 1);
         ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// The `outcome` label of `http_client_requests_total`.
+fn outcome(result: &Result<Bytes, UpstreamError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(UpstreamError::Status { status, .. }) if status.is_client_error() => "client_error",
+        Err(UpstreamError::Status { .. } | UpstreamError::InvalidResponse { .. }) => "server_error",
+        Err(UpstreamError::Timeout { .. }) => "timeout",
+        Err(UpstreamError::Unreachable { .. }) => "connect_error",
+        Err(UpstreamError::CircuitOpen { .. }) => "circuit_open",
     }
 }
 

@@ -8,12 +8,20 @@ use axum::Router;
 use axum::extract::FromRef;
 use shop_common::auth::TokenVerifier;
 use shop_common::health::{self, Readiness};
-use shop_common::openapi;
-use shop_common::server::{self, HttpSettings};
+use shop_common::server::{self, HttpSettings, ServiceInfo};
+use shop_common::telemetry::metrics::Metrics;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::lifecycle::Lifecycle;
+
+pub const SERVICE: ServiceInfo = ServiceInfo {
+    name: crate::SERVICE_NAME,
+    prefix: PREFIX,
+    title: "Shop order service",
+    description: "Orders: created from reserved stock at the prices of the moment, moved through their \
+         statuses in the background, cancellable until they ship.",
+};
 
 pub const PREFIX: &str = "/order-api";
 
@@ -30,7 +38,7 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(state: AppState, http: &HttpSettings) -> Router {
+pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Router {
     let readiness = state.readiness.clone();
     let routes = OpenApiRouter::new()
         .routes(routes!(orders::list, orders::create))
@@ -41,12 +49,5 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
         .routes(routes!(orders::cancel))
         .with_state(state)
         .merge(health::routes(readiness));
-    let (router, _) = openapi::serve_document(
-        OpenApiRouter::new().nest(PREFIX, routes),
-        PREFIX,
-        "Shop order service",
-        "Orders: created from reserved stock at the prices of the moment, moved through their \
-         statuses in the background, cancellable until they ship.",
-    );
-    server::with_middleware(router, http)
+    server::assemble(routes, &SERVICE, http, metrics)
 }

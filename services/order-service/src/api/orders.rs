@@ -31,6 +31,7 @@ pub enum Scope {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `own` orders, or `all` orders (admins only). Admins get all by default, users their own.
+    #[param(inline)]
     scope: Option<Scope>,
     /// How many orders at most, newest first.
     #[param(minimum = 1, maximum = 1000, default = 100)]
@@ -113,6 +114,7 @@ pub async fn create(
     let order = order_from(&reservation, caller.id, Utc::now());
     match store.create(&order).await {
         Ok(CreateOutcome::Created) => {
+            state.lifecycle.metrics.order_created(order.total_cents);
             state.lifecycle.notify(&order);
             Ok((StatusCode::CREATED, Json(order)))
         }

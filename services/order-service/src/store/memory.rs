@@ -130,6 +130,43 @@ impl OrderStore for MemoryOrderStore {
             .collect())
     }
 
+    async fn backlog(
+        &self,
+        changed_before: DateTime<Utc>,
+    ) -> StoreResult<(i64, Option<DateTime<Utc>>)> {
+        let orders = self.read();
+        let due = orders
+            .active
+            .iter()
+            .filter_map(|id| orders.by_id.get(id))
+            .filter(|order| order.updated_at <= changed_before);
+        let (count, oldest) = due.fold(
+            (0, None),
+            |(count, oldest): (i64, Option<DateTime<Utc>>), order| {
+                (
+                    count + 1,
+                    Some(oldest.map_or(order.updated_at, |o| o.min(order.updated_at))),
+                )
+            },
+        );
+        Ok((count, oldest))
+    }
+
+    async fn status_counts(&self) -> StoreResult<Vec<(OrderStatus, i64)>> {
+        let orders = self.read();
+        Ok(OrderStatus::ALL
+            .iter()
+            .map(|status| {
+                let count = orders
+                    .by_id
+                    .values()
+                    .filter(|o| o.status == *status)
+                    .count();
+                (*status, count as i64)
+            })
+            .collect())
+    }
+
     async fn unreleased_cancellations(&self, limit: usize) -> StoreResult<Vec<Uuid>> {
         Ok(self.read().unreleased.iter().take(limit).copied().collect())
     }

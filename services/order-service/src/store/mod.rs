@@ -47,6 +47,13 @@ pub trait OrderStore: Ping {
         changed_before: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<Order>>;
+    /// How many orders are due at `changed_before`, and the oldest one's last change.
+    async fn backlog(
+        &self,
+        changed_before: DateTime<Utc>,
+    ) -> StoreResult<(i64, Option<DateTime<Utc>>)>;
+    /// How many orders are in each status now.
+    async fn status_counts(&self) -> StoreResult<Vec<(OrderStatus, i64)>>;
     /// Cancelled orders whose stock has not been returned to the backend yet.
     async fn unreleased_cancellations(&self, limit: usize) -> StoreResult<Vec<Uuid>>;
     async fn mark_stock_released(&self, id: Uuid) -> StoreResult<()>;

@@ -26,7 +26,11 @@ async fn shop_with_known_key() -> TestShop {
 }
 
 async fn key_id(shop: &TestShop) -> String {
-    let jwks: Value = expect_json(shop.get("/user-api/.well-known/jwks.json", None).await, StatusCode::OK).await;
+    let jwks: Value = expect_json(
+        shop.get("/user-api/.well-known/jwks.json", None).await,
+        StatusCode::OK,
+    )
+    .await;
     jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
 }
 
@@ -87,15 +91,26 @@ async fn forged_expired_and_misaddressed_tokens_are_refused_everywhere() {
         ("garbage", "not.a.token".to_owned()),
     ];
     for (what, token) in &bad_tokens {
-        for path in ["/user-api/users/me", "/cart-api/cart/", "/order-api/orders/"] {
+        for path in [
+            "/user-api/users/me",
+            "/cart-api/cart/",
+            "/order-api/orders/",
+        ] {
             let response = shop.get(path, Some(token)).await;
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what} token on {path}");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{what} token on {path}"
+            );
             expect_problem(response, StatusCode::UNAUTHORIZED).await;
         }
     }
     // The same claims, properly signed, are accepted: the refusals above are about the token.
     let good = sign_with_test_key(&kid, &claims(user_id, Role::User));
-    assert_eq!(shop.get("/cart-api/cart/", Some(&good)).await.status(), StatusCode::OK);
+    assert_eq!(
+        shop.get("/cart-api/cart/", Some(&good)).await.status(),
+        StatusCode::OK
+    );
     shop.stop().await;
 }
 
@@ -106,10 +121,18 @@ async fn a_spoofed_identity_header_changes_nothing() {
     let product = shop.new_product(&admin, 100, 5).await;
     let (alice, alice_token) = shop.new_user().await;
     let (_, bob_token) = shop.new_user().await;
-    expect_json::<Value>(shop.add_to_cart(&alice_token, product, 2).await, StatusCode::CREATED).await;
+    expect_json::<Value>(
+        shop.add_to_cart(&alice_token, product, 2).await,
+        StatusCode::CREATED,
+    )
+    .await;
 
     for header in ["x-user-id", "x-forwarded-user", "x-user-role"] {
-        let value = if header == "x-user-role" { "admin".to_owned() } else { alice.to_string() };
+        let value = if header == "x-user-role" {
+            "admin".to_owned()
+        } else {
+            alice.to_string()
+        };
         let as_bob = shop
             .http
             .get(shop.url("/cart-api/cart/"))
@@ -119,7 +142,11 @@ async fn a_spoofed_identity_header_changes_nothing() {
             .await
             .unwrap();
         let cart: Value = expect_json(as_bob, StatusCode::OK).await;
-        assert_eq!(cart["items"], json!([]), "{header} did not make Bob see Alice's cart");
+        assert_eq!(
+            cart["items"],
+            json!([]),
+            "{header} did not make Bob see Alice's cart"
+        );
         let anonymous = shop
             .http
             .get(shop.url("/cart-api/cart/"))
@@ -148,30 +175,72 @@ async fn users_never_see_or_change_each_others_carts_and_orders() {
     let product = shop.new_product(&admin, 300, 10).await;
     let (_, alice) = shop.new_user().await;
     let (_, bob) = shop.new_user().await;
-    let cart: Value = expect_json(shop.add_to_cart(&alice, product, 1).await, StatusCode::CREATED).await;
+    let cart: Value = expect_json(
+        shop.add_to_cart(&alice, product, 1).await,
+        StatusCode::CREATED,
+    )
+    .await;
     let alice_line = cart["items"][0]["id"].as_str().unwrap().to_owned();
 
     let line = format!("/cart-api/cart/items/{alice_line}");
-    expect_problem(shop.call(Method::PUT, &line, Some(&bob), Some(json!({"quantity": 5}))).await, StatusCode::NOT_FOUND).await;
-    expect_problem(shop.call(Method::DELETE, &line, Some(&bob), None).await, StatusCode::NOT_FOUND).await;
-
-    expect_json::<Value>(shop.add_to_cart(&alice, product, 1).await, StatusCode::CREATED).await;
-    let order: Value =
-        expect_json(shop.call(Method::POST, "/cart-api/cart/checkout", Some(&alice), None).await, StatusCode::CREATED).await;
-    let order_id = order["id"].as_str().unwrap();
-    let order_path = format!("/order-api/orders/{order_id}");
-    expect_problem(shop.get(&order_path, Some(&bob)).await, StatusCode::NOT_FOUND).await;
     expect_problem(
-        shop.call(Method::PUT, &format!("{order_path}/cancel"), Some(&bob), None).await,
+        shop.call(Method::PUT, &line, Some(&bob), Some(json!({"quantity": 5})))
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
-    let bobs: Vec<Value> = expect_json(shop.get("/order-api/orders/", Some(&bob)).await, StatusCode::OK).await;
+    expect_problem(
+        shop.call(Method::DELETE, &line, Some(&bob), None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    expect_json::<Value>(
+        shop.add_to_cart(&alice, product, 1).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let order: Value = expect_json(
+        shop.call(Method::POST, "/cart-api/cart/checkout", Some(&alice), None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let order_id = order["id"].as_str().unwrap();
+    let order_path = format!("/order-api/orders/{order_id}");
+    expect_problem(
+        shop.get(&order_path, Some(&bob)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect_problem(
+        shop.call(
+            Method::PUT,
+            &format!("{order_path}/cancel"),
+            Some(&bob),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let bobs: Vec<Value> = expect_json(
+        shop.get("/order-api/orders/", Some(&bob)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert!(bobs.is_empty());
-    let bobs_via_user_service: Vec<Value> =
-        expect_json(shop.get("/user-api/users/me/orders", Some(&bob)).await, StatusCode::OK).await;
+    let bobs_via_user_service: Vec<Value> = expect_json(
+        shop.get("/user-api/users/me/orders", Some(&bob)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert!(bobs_via_user_service.is_empty());
-    expect_problem(shop.get("/order-api/orders/?scope=all", Some(&bob)).await, StatusCode::FORBIDDEN).await;
+    expect_problem(
+        shop.get("/order-api/orders/?scope=all", Some(&bob)).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
 
     // Alice's order is untouched by Bob's attempts.
     let still: Value = expect_json(shop.get(&order_path, Some(&alice)).await, StatusCode::OK).await;
@@ -185,33 +254,67 @@ async fn admin_endpoints_refuse_users() {
     let admin = shop.admin_token().await;
     let product = shop.new_product(&admin, 300, 10).await;
     let (_, user) = shop.new_user().await;
-    expect_json::<Value>(shop.add_to_cart(&user, product, 1).await, StatusCode::CREATED).await;
-    let order: Value =
-        expect_json(shop.call(Method::POST, "/cart-api/cart/checkout", Some(&user), None).await, StatusCode::CREATED).await;
+    expect_json::<Value>(
+        shop.add_to_cart(&user, product, 1).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let order: Value = expect_json(
+        shop.call(Method::POST, "/cart-api/cart/checkout", Some(&user), None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
     let product_path = format!("/api/products/{product}");
     let status_path = format!("/order-api/orders/{}/status", order["id"].as_str().unwrap());
 
     let attempts = [
-        (Method::POST, "/api/products/".to_owned(), Some(json!({"name": "x", "price_cents": 1, "stock": 1}))),
-        (Method::PUT, product_path.clone(), Some(json!({"stock": 1_000_000}))),
+        (
+            Method::POST,
+            "/api/products/".to_owned(),
+            Some(json!({"name": "x", "price_cents": 1, "stock": 1})),
+        ),
+        (
+            Method::PUT,
+            product_path.clone(),
+            Some(json!({"stock": 1_000_000})),
+        ),
         (Method::DELETE, product_path.clone(), None),
         (Method::GET, "/cart-api/carts/".to_owned(), None),
-        (Method::PUT, status_path.clone(), Some(json!({"status": "delivered"}))),
+        (
+            Method::PUT,
+            status_path.clone(),
+            Some(json!({"status": "delivered"})),
+        ),
     ];
     for (method, path, body) in attempts {
         let response = shop.call(method.clone(), &path, Some(&user), body).await;
         expect_problem(response, StatusCode::FORBIDDEN).await;
     }
     assert_eq!(shop.stock_of(product).await, 9, "nothing changed");
-    let unchanged: Value =
-        expect_json(shop.get(&format!("/order-api/orders/{}", order["id"].as_str().unwrap()), Some(&user)).await, StatusCode::OK)
-            .await;
+    let unchanged: Value = expect_json(
+        shop.get(
+            &format!("/order-api/orders/{}", order["id"].as_str().unwrap()),
+            Some(&user),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(unchanged["status"], "pending");
 
     // And the same calls work for the admin.
-    let moved: Value =
-        expect_json(shop.call(Method::PUT, &status_path, Some(&admin), Some(json!({"status": "shipped"}))).await, StatusCode::OK)
-            .await;
+    let moved: Value = expect_json(
+        shop.call(
+            Method::PUT,
+            &status_path,
+            Some(&admin),
+            Some(json!({"status": "shipped"})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(moved["status"], "shipped");
     shop.stop().await;
 }
@@ -230,16 +333,33 @@ async fn internal_endpoints_refuse_users_admins_and_the_wrong_service() {
     let stock_request = json!({"items": [{"product_id": product, "quantity": 10}]});
     for token in [&user, &admin] {
         expect_problem(
-            shop.call(Method::POST, "/user-api/internal/order-events", Some(token), Some(event.clone())).await,
+            shop.call(
+                Method::POST,
+                "/user-api/internal/order-events",
+                Some(token),
+                Some(event.clone()),
+            )
+            .await,
             StatusCode::FORBIDDEN,
         )
         .await;
         expect_problem(
-            shop.call(Method::PUT, &reservation, Some(token), Some(stock_request.clone())).await,
+            shop.call(
+                Method::PUT,
+                &reservation,
+                Some(token),
+                Some(stock_request.clone()),
+            )
+            .await,
             StatusCode::FORBIDDEN,
         )
         .await;
-        expect_problem(shop.call(Method::DELETE, &reservation, Some(token), None).await, StatusCode::FORBIDDEN).await;
+        expect_problem(
+            shop.call(Method::DELETE, &reservation, Some(token), None)
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     assert_eq!(shop.stock_of(product).await, 10, "no stock was taken");
 
@@ -260,11 +380,25 @@ async fn internal_endpoints_refuse_users_admins_and_the_wrong_service() {
     .await;
     let backend_token = backend_token["access_token"].as_str().unwrap();
     expect_problem(
-        shop.call(Method::POST, "/user-api/internal/order-events", Some(backend_token), Some(event)).await,
+        shop.call(
+            Method::POST,
+            "/user-api/internal/order-events",
+            Some(backend_token),
+            Some(event),
+        )
+        .await,
         StatusCode::FORBIDDEN,
     )
     .await;
-    let profile: Value = expect_json(shop.get("/user-api/users/me/profile", Some(&user)).await, StatusCode::OK).await;
-    assert_eq!(profile["recent_order_events"], json!([]), "no event was recorded");
+    let profile: Value = expect_json(
+        shop.get("/user-api/users/me/profile", Some(&user)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        profile["recent_order_events"],
+        json!([]),
+        "no event was recorded"
+    );
     shop.stop().await;
 }

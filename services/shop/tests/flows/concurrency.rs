@@ -16,7 +16,11 @@ async fn two_hundred_checkouts_of_fifty_units_make_fifty_orders() {
     let product = shop.new_product(&admin, 999, STOCK).await;
     let buyers = join_all((0..BUYERS).map(|_| async {
         let (_, token) = shop.new_user().await;
-        expect_json::<Value>(shop.add_to_cart(&token, product, 1).await, StatusCode::CREATED).await;
+        expect_json::<Value>(
+            shop.add_to_cart(&token, product, 1).await,
+            StatusCode::CREATED,
+        )
+        .await;
         token
     }))
     .await;
@@ -28,12 +32,26 @@ async fn two_hundred_checkouts_of_fifty_units_make_fifty_orders() {
     }))
     .await;
 
-    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
-    let refused = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
-    assert_eq!((created, refused), (STOCK as usize, BUYERS - STOCK as usize), "{statuses:?}");
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(
+        (created, refused),
+        (STOCK as usize, BUYERS - STOCK as usize),
+        "{statuses:?}"
+    );
     assert_eq!(shop.stock_of(product).await, 0);
-    let orders: Vec<Value> =
-        expect_json(shop.get("/order-api/orders/?scope=all&limit=1000", Some(&admin)).await, StatusCode::OK).await;
+    let orders: Vec<Value> = expect_json(
+        shop.get("/order-api/orders/?scope=all&limit=1000", Some(&admin))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     let units: i64 = orders
         .iter()
         .filter(|order| order["items"][0]["product_id"] == product.to_string())
@@ -78,13 +96,26 @@ async fn concurrent_direct_orders_and_cancellations_keep_stock_exact() {
         .flat_map(|id| std::iter::repeat_n(format!("/order-api/orders/{id}/cancel"), 5))
         .collect();
     let cancels = join_all(cancel_paths.iter().map(|path| async {
-        shop.call(Method::PUT, path, Some(&token), None).await.status()
+        shop.call(Method::PUT, path, Some(&token), None)
+            .await
+            .status()
     }))
     .await;
     let succeeded = cancels.iter().filter(|s| **s == StatusCode::OK).count();
-    assert_eq!(succeeded, 30, "one cancellation per order wins: {cancels:?}");
-    assert!(cancels.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT));
-    assert_eq!(shop.stock_of(product).await, 30, "all stock is back, none invented");
+    assert_eq!(
+        succeeded, 30,
+        "one cancellation per order wins: {cancels:?}"
+    );
+    assert!(
+        cancels
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT)
+    );
+    assert_eq!(
+        shop.stock_of(product).await,
+        30,
+        "all stock is back, none invented"
+    );
     shop.stop().await;
 }
 
@@ -94,9 +125,16 @@ async fn a_double_submitted_checkout_makes_one_order() {
     let admin = shop.admin_token().await;
     let product = shop.new_product(&admin, 700, 10).await;
     let (_, token) = shop.new_user().await;
-    expect_json::<Value>(shop.add_to_cart(&token, product, 2).await, StatusCode::CREATED).await;
+    expect_json::<Value>(
+        shop.add_to_cart(&token, product, 2).await,
+        StatusCode::CREATED,
+    )
+    .await;
 
-    let responses = join_all((0..5).map(|_| shop.call(Method::POST, "/cart-api/cart/checkout", Some(&token), None))).await;
+    let responses = join_all(
+        (0..5).map(|_| shop.call(Method::POST, "/cart-api/cart/checkout", Some(&token), None)),
+    )
+    .await;
     let mut ids = Vec::new();
     for response in responses {
         match response.status() {
@@ -108,7 +146,11 @@ async fn a_double_submitted_checkout_makes_one_order() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "all successful checkouts name the same order");
     assert_eq!(shop.stock_of(product).await, 8, "stock is taken once");
-    let mine: Vec<Value> = expect_json(shop.get("/order-api/orders/", Some(&token)).await, StatusCode::OK).await;
+    let mine: Vec<Value> = expect_json(
+        shop.get("/order-api/orders/", Some(&token)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(mine.len(), 1);
     shop.stop().await;
 }

@@ -89,7 +89,13 @@ impl TestShop {
         format!("http://{address}{path}")
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut request = self.http.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -159,7 +165,11 @@ impl TestShop {
     }
 
     pub async fn stock_of(&self, product: Uuid) -> i64 {
-        let product: Value = expect_json(self.get(&format!("/api/products/{product}"), None).await, StatusCode::OK).await;
+        let product: Value = expect_json(
+            self.get(&format!("/api/products/{product}"), None).await,
+            StatusCode::OK,
+        )
+        .await;
         product["stock"].as_i64().unwrap()
     }
 
@@ -191,9 +201,16 @@ pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
         .unwrap_or_default()
         .to_owned();
     let problem: Value = expect_json(response, status).await;
-    assert_eq!(content_type, "application/problem+json", "problem: {problem}");
+    assert_eq!(
+        content_type, "application/problem+json",
+        "problem: {problem}"
+    );
     assert_eq!(problem["status"], status.as_u16(), "problem: {problem}");
-    assert!(problem["type"].is_string() && problem["title"].is_string() && problem["detail"].is_string());
+    assert!(
+        problem["type"].is_string()
+            && problem["title"].is_string()
+            && problem["detail"].is_string()
+    );
     problem
 }
 
@@ -205,7 +222,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + within;
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {within:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

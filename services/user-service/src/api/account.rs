@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::domain::{StoredUser, User, UserCreate, normalize_username};
+use crate::metrics::LoginOutcome;
 use crate::store::InsertOutcome;
 
 /// Creates an account with the `user` role.
@@ -43,7 +44,10 @@ pub async fn register(
         password_hash: state.hasher.hash(create.password).await?,
     };
     match state.store.insert(&stored).await? {
-        InsertOutcome::Inserted => Ok((StatusCode::CREATED, Json(stored.user))),
+        InsertOutcome::Inserted => {
+            state.business.registered();
+            Ok((StatusCode::CREATED, Json(stored.user)))
+        }
         InsertOutcome::UsernameTaken => Err(ApiError::Conflict(format!(
             "the username {} is taken",
             stored.user.username
@@ -102,6 +106,7 @@ pub async fn token(
 
 async fn password_grant(state: &AppState, form: TokenForm) -> ApiResult<String> {
     let (Some(username), Some(password)) = (form.username, form.password) else {
+        state.business.login(LoginOutcome::InvalidRequest);
         return Err(ApiError::BadRequest(
             "the password grant needs username and password".to_owned(),
         ));
@@ -112,6 +117,7 @@ async fn password_grant(state: &AppState, form: TokenForm) -> ApiResult<String> 
         .await?;
     let hash = stored.as_ref().map(|s| s.password_hash.clone());
     if !state.hasher.verify(password, hash).await? {
+        state.business.login(LoginOutcome::InvalidCredentials);
         return Err(ApiError::Unauthorized(
             "wrong username or password".to_owned(),
         ));
@@ -119,6 +125,7 @@ async fn password_grant(state: &AppState, form: TokenForm) -> ApiResult<String> 
     let user = stored
         .expect("a password only verifies against a stored user")
         .user;
+    state.business.login(LoginOutcome::Success);
     state
         .signer
         .sign(&user.id.to_string(), &user.username, user.role)

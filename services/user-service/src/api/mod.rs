@@ -11,14 +11,23 @@ use axum::extract::FromRef;
 use shop_common::auth::{TokenSigner, TokenVerifier};
 use shop_common::client::Upstream;
 use shop_common::health::{self, Readiness};
-use shop_common::openapi;
-use shop_common::server::{self, HttpSettings};
+use shop_common::server::{self, HttpSettings, ServiceInfo};
+use shop_common::telemetry::metrics::Metrics;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::metrics::UserMetrics;
 use crate::passwords::PasswordHasher;
 use crate::service_clients::ServiceClients;
 use crate::store::UserStore;
+
+pub const SERVICE: ServiceInfo = ServiceInfo {
+    name: crate::SERVICE_NAME,
+    prefix: PREFIX,
+    title: "Shop user service",
+    description: "Users, tokens (OAuth2 password and client-credentials flows, EdDSA JWTs) and each \
+         user's view of their cart and orders.",
+};
 
 pub const PREFIX: &str = "/user-api";
 
@@ -32,6 +41,7 @@ pub struct AppState {
     pub cart_service: Upstream,
     pub order_service: Upstream,
     pub readiness: Readiness,
+    pub business: UserMetrics,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -40,7 +50,7 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(state: AppState, http: &HttpSettings) -> Router {
+pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Router {
     let readiness = state.readiness.clone();
     let routes = OpenApiRouter::new()
         .routes(routes!(account::register))
@@ -54,12 +64,5 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
         .routes(routes!(internal::order_event))
         .with_state(state)
         .merge(health::routes(readiness));
-    let (router, _) = openapi::serve_document(
-        OpenApiRouter::new().nest(PREFIX, routes),
-        PREFIX,
-        "Shop user service",
-        "Users, tokens (OAuth2 password and client-credentials flows, EdDSA JWTs) and each \
-         user's view of their cart and orders.",
-    );
-    server::with_middleware(router, http)
+    server::assemble(routes, &SERVICE, http, metrics)
 }

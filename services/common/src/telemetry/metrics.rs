@@ -1,0 +1,281 @@
+//! Prometheus metrics: one registry per service (labelled `service`), RED metrics for the
+//! HTTP server, per-upstream client metrics, process metrics and build info.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Resolves both ~1 ms handlers and multi-second stalls.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub http: HttpMetrics,
+    pub client: ClientMetrics,
+}
+
+#[derive(Clone)]
+pub struct HttpMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    in_flight: IntGauge,
+}
+
+/// Calls to other services, by upstream.
+#[derive(Clone)]
+pub struct ClientMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    retries: IntCounterVec,
+    breaker_state: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new(service: &str) -> Arc<Self> {
+        let labels = [("service".to_owned(), service.to_owned())]
+            .into_iter()
+            .collect();
+        let registry =
+            Registry::new_custom(None, Some(labels)).expect("a constant service label is valid");
+        let metrics = Self {
+            http: HttpMetrics {
+                requests: counter_vec(
+                    &registry,
+                    "http_server_requests_total",
+                    "HTTP requests served.",
+                    &["method", "route", "status"],
+                ),
+                duration: histogram_vec(
+                    &registry,
+                    "http_server_request_duration_seconds",
+                    "Time to serve an HTTP request.",
+                    &["method", "route", "status"],
+                ),
+                in_flight: register(
+                    &registry,
+                    IntGauge::new(
+                        "http_server_requests_in_flight",
+                        "HTTP requests being served now.",
+                    ),
+                ),
+            },
+            client: ClientMetrics {
+                requests: counter_vec(
+                    &registry,
+                    "http_client_requests_total",
+                    "Calls to other services, by outcome.",
+                    &["upstream", "method", "outcome"],
+                ),
+                duration: histogram_vec(
+                    &registry,
+                    "http_client_request_duration_seconds",
+                    "Time of a call to another service.",
+                    &["upstream", "method"],
+                ),
+                retries: counter_vec(
+                    &registry,
+                    "http_client_retries_total",
+                    "Retries of calls to other services.",
+                    &["upstream"],
+                ),
+                breaker_state: register(
+                    &registry,
+                    IntGaugeVec::new(
+                        Opts::new(
+                            "circuit_breaker_state",
+                            "Circuit breaker per upstream: 0 closed, 1 half-open, 2 open.",
+                        ),
+                        &["upstream"],
+                    ),
+                ),
+            },
+            registry,
+        };
+        let build_info = register(
+            &metrics.registry,
+            IntGaugeVec::new(
+                Opts::new("shop_build_info", "The running build; always 1."),
+                &["version"],
+            ),
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        metrics
+            .registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("the process collector is registered once per service");
+        Arc::new(metrics)
+    }
+
+    /// Where each service registers its own business metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut buffer = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("the text format always encodes");
+        buffer
+    }
+}
+
+/// The `/metrics` handler, in Prometheus text format.
+pub async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Middleware: counts and times every request by method, route template and status.
+pub async fn track_requests(
+    State(http): State<HttpMetrics>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = bounded_method(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    http.in_flight.inc();
+    let _in_flight = DecrementOnDrop(&http.in_flight);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status();
+    let labels = [method, route.as_str(), status.as_str()];
+    http.requests.with_label_values(&labels).inc();
+    http.duration
+        .with_label_values(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A client can send any method name; only known ones become label values.
+fn bounded_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Keeps the in-flight gauge right when a request is cancelled mid-way.
+struct DecrementOnDrop<'a>(&'a IntGauge);
+
+impl Drop for DecrementOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl ClientMetrics {
+    /// Counts a call; `seconds` is `None` for calls the circuit breaker refused unsent.
+    pub fn record_call(
+        &self,
+        upstream: &str,
+        method: &Method,
+        outcome: &str,
+        seconds: Option<f64>,
+    ) {
+        let method = bounded_method(method);
+        self.requests
+            .with_label_values(&[upstream, method, outcome])
+            .inc();
+        if let Some(seconds) = seconds {
+            self.duration
+                .with_label_values(&[upstream, method])
+                .observe(seconds);
+        }
+    }
+
+    pub fn record_retry(&self, upstream: &str) {
+        self.retries.with_label_values(&[upstream]).inc();
+    }
+
+    pub fn set_breaker_state(&self, upstream: &str, state: i64) {
+        self.breaker_state.with_label_values(&[upstream]).set(state);
+    }
+}
+
+/// Registers a collector; names are fixed in code, so a clash is a programming error.
+pub fn register<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: prometheus::Result<T>,
+) -> T {
+    let collector = collector.expect("metric definitions are valid");
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("each metric is registered once per service");
+    collector
+}
+
+pub fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    register(registry, IntCounter::new(name, help))
+}
+
+pub fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(registry, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+pub fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    register(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+            labels,
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_service_has_its_own_labelled_registry() {
+        let backend = Metrics::new("backend");
+        let cart = Metrics::new("cart-service");
+        backend
+            .client
+            .record_call("user-service", &Method::GET, "success", Some(0.002));
+        let text = String::from_utf8(backend.encode()).unwrap();
+        assert!(text.contains(r#"http_client_requests_total{method="GET",outcome="success",upstream="user-service",service="backend"} 1"#), "{text}");
+        assert!(text.contains(r#"shop_build_info{version="0.1.0",service="backend"} 1"#));
+        let other = String::from_utf8(cart.encode()).unwrap();
+        assert!(
+            !other.contains("http_client_requests_total{"),
+            "metrics do not leak between services"
+        );
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(
+            bounded_method(&Method::from_bytes(b"BREW").unwrap()),
+            "OTHER"
+        );
+    }
+}

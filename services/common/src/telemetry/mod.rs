@@ -1,0 +1,103 @@
+//! Logs, traces and metrics: structured logs that carry the trace id, OpenTelemetry traces
+//! exported over OTLP when a collector is configured, and Prometheus metrics per service.
+
+pub mod metrics;
+pub mod trace;
+
+use std::io::IsTerminal;
+
+use opentelemetry::global;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, fmt};
+
+/// Flushes buffered spans when dropped, at the end of `main`.
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Installs the process-wide subscriber and tracer provider.
+///
+/// Spans always exist (so logs and `traceparent` carry trace ids); they are exported only
+/// when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Export is batched on its own thread with a
+/// bounded queue, so a slow or dead collector drops spans rather than slowing requests.
+/// `OTEL_TRACES_SAMPLER_ARG` is the ratio of new traces sampled (parent-based; default 1).
+/// `LOG_FORMAT` = json | text overrides the terminal detection; `RUST_LOG` sets levels.
+pub fn init(service_name: &'static str) -> TelemetryGuard {
+    let provider = tracer_provider(service_name);
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name));
+
+    let json = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let logs = if json {
+        fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        fmt::layer().with_writer(std::io::stderr).boxed()
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Tests and the all-in-one binary may call this more than once; the first one wins.
+    let _already_installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(otel)
+        .with(logs)
+        .try_init();
+    TelemetryGuard { provider }
+}
+
+fn tracer_provider(service_name: &'static str) -> SdkTracerProvider {
+    let resource = Resource::builder()
+        .with_service_name(service_name)
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.instance.id",
+            uuid::Uuid::new_v4().to_string(),
+        ))
+        .build();
+    let ratio = std::env::var("OTEL_TRACES_SAMPLER_ARG")
+        .ok()
+        .and_then(|value| value.parse::<f64>().ok())
+        .unwrap_or(1.0)
+        .clamp(0.0, 1.0);
+    let builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio,
+        ))));
+    let exporting = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+    let exporter = exporting.then(|| {
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+    });
+    match exporter {
+        Some(Ok(exporter)) => builder.with_batch_exporter(exporter).build(),
+        Some(Err(err)) => {
+            eprintln!("trace export disabled: cannot build the OTLP exporter: {err}");
+            builder.build()
+        }
+        None => builder.build(),
+    }
+}
