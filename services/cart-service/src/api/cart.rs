@@ -79,12 +79,7 @@ async fn add_checked_item(
         .filter(|i| i.product_id == product.id)
         .map(|i| i.quantity)
         .sum();
-    if product.stock < in_cart + create.quantity {
-        return Err(ApiError::Conflict(format!(
-            "only {} of {} in stock, {in_cart} already in your cart",
-            product.stock, product.name
-        )));
-    }
+    check_stock(&product, create.quantity, in_cart)?;
     let item = NewItem {
         product_id: product.id,
         name: product.name,
@@ -120,10 +115,13 @@ async fn fetch_product(state: &AppState, product_id: Uuid) -> ApiResult<Product>
         (status = 400, description = "Malformed JSON or id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such line in the caller's cart", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid quantity", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid quantity, or the product no longer exists", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The backend failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store or the backend is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_item(
     State(state): State<AppState>,
@@ -132,11 +130,30 @@ pub async fn update_item(
     Json(update): Json<CartItemUpdate>,
 ) -> ApiResult<Json<Cart>> {
     check_quantity(update.quantity)?;
+    let cart = state.store.get(caller.id).await?;
+    let line = cart
+        .items
+        .iter()
+        .find(|item| item.id == item_id)
+        .ok_or_else(|| no_such_item(item_id))?;
+    let product = fetch_product(&state, line.product_id).await?;
+    check_stock(&product, update.quantity, 0)?;
     let cart = state
         .store
         .set_quantity(caller.id, item_id, update.quantity)
         .await?;
     cart.map(Json).ok_or_else(|| no_such_item(item_id))
+}
+
+/// Stock is checked again at checkout; this only spares the customer a cart that cannot be ordered.
+fn check_stock(product: &Product, wanted: i64, in_cart: i64) -> ApiResult<()> {
+    if product.stock < in_cart + wanted {
+        return Err(ApiError::Conflict(format!(
+            "only {} of {} in stock, {in_cart} already in your cart",
+            product.stock, product.name
+        )));
+    }
+    Ok(())
 }
 
 /// Removes a line from the cart.

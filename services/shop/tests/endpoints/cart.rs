@@ -727,3 +727,21 @@ async fn cart_service_openapi_documents_every_route() {
     let shop = TestShop::start().await;
     assert_openapi_documents(&shop, "/cart-api", ROUTES).await;
 }
+
+#[tokio::test]
+async fn cart_update_refuses_more_than_the_stock() {
+    let shop = TestShop::start().await;
+    let admin = shop.admin_token().await;
+    let (_, token) = shop.new_user().await;
+    let mug = shop.new_product(&admin, 1250, 5).await;
+    let before = added(&shop, &token, mug, 2).await;
+    let item = line_id(&before, mug);
+    expect_refusal(
+        set_quantity(&shop, &token, &item, json!(6)).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        "only 5 of",
+    )
+    .await;
+    assert_eq!(cart(&shop, &token).await, before);
+}

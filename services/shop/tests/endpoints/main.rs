@@ -113,7 +113,7 @@ async fn assert_refuses_bad_json_bodies(
             response,
             StatusCode::BAD_REQUEST,
             "bad-request",
-            "Failed to parse the request body as JSON",
+            "the body is not valid JSON",
         )
         .await;
     }

@@ -826,3 +826,26 @@ async fn order_service_openapi_documents_every_route() {
     let shop = TestShop::start().await;
     assert_openapi_documents(&shop, "/order-api", ROUTES).await;
 }
+
+#[tokio::test]
+async fn order_status_of_a_wrong_json_type_is_unprocessable() {
+    let shop = TestShop::start().await;
+    let admin = shop.admin_token().await;
+    let (_, token) = shop.new_user().await;
+    let mug = shop.new_product(&admin, 1250, 10).await;
+    let order = new_order(&shop, &token, &[(mug, 1)]).await;
+    let path = format!("/order-api/orders/{}/status", id_of(&order));
+    for status in [json!(2), json!(null), json!(true), json!(["shipped"])] {
+        expect_undecodable(
+            shop.call(
+                Method::PUT,
+                &path,
+                Some(&admin),
+                Some(json!({ "status": status })),
+            )
+            .await,
+            "status",
+        )
+        .await;
+    }
+}

@@ -965,3 +965,12 @@ async fn user_service_openapi_documents_every_route() {
     let shop = TestShop::start().await;
     assert_openapi_documents(&shop, "/user-api", ROUTES).await;
 }
+
+#[tokio::test]
+async fn order_event_with_a_status_of_the_wrong_json_type_is_unprocessable() {
+    let shop = TestShop::start().await;
+    let order_service = service_token(&shop, "order-service").await;
+    let mut event = order_event(Uuid::new_v4(), "shipped");
+    event["status"] = json!(3);
+    expect_undecodable(post_event(&shop, &order_service, event).await, "status").await;
+}
