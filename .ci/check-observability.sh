@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Validates the observability configuration with the real tools:
 #   promtool check config / check rules / test rules, a rule-convention lint,
+#   the Grafana dashboard lint (metric names, data sources, PromQL via promtool),
 #   amtool check-config plus routing checks, and nginx -t on the gateway.
 # Needs prometheus, prometheus-alertmanager, nginx (.ci/install-observability.sh)
 # and python3 with PyYAML. Runs as any user; writes only to a temp directory.
@@ -59,6 +60,7 @@ step "promtool check config (compose targets)" compose_prometheus
 step "promtool check rules" promtool check rules "$OBS"/prometheus/rules/*.yml
 step "promtool test rules" promtool test rules "$OBS"/prometheus/tests/*.yml
 step "rule conventions lint" python3 "$OBS/scripts/lint_rules.py"
+step "grafana dashboards lint" python3 "$OBS/scripts/lint_dashboards.py"
 step "amtool check-config" amtool check-config "$OBS/alertmanager/alertmanager.yml"
 step "alertmanager routing" am_routes
 step "nginx -t (gateway)" nginx_test
