@@ -13,12 +13,13 @@ use axum::Router;
 use clap::Parser;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::Connections;
+use shop_common::cql::{Cql, StorageArgs, StorageKind};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
 use shop_common::telemetry::metrics::Metrics;
 
 use crate::metrics::BackendMetrics;
-use crate::store::{MemoryProductStore, ProductStore};
+use crate::store::{CqlProductStore, MemoryProductStore, ProductStore};
 
 pub const SERVICE_NAME: &str = "backend";
 
@@ -33,6 +34,8 @@ pub struct Config {
     #[arg(long, env = "BACKEND_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
     #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -44,7 +47,14 @@ pub struct Config {
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let metrics = Metrics::new(SERVICE_NAME);
     let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream, &metrics);
-    let store: Arc<dyn ProductStore> = Arc::new(MemoryProductStore::new());
+    let store: Arc<dyn ProductStore> = match config.storage.storage {
+        StorageKind::Memory => Arc::new(MemoryProductStore::new()),
+        StorageKind::Cql => {
+            let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
+            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone());
+            Arc::new(CqlProductStore::new(cql))
+        }
+    };
     let readiness = Readiness::new(vec![
         Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>
     ]);

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod connections;
+pub mod cql;
 pub mod extract;
 pub mod health;
 pub mod models;

@@ -1,5 +1,6 @@
 //! The product store: one trait, an in-process implementation as the embedded default.
 
+mod cql;
 mod memory;
 
 use async_trait::async_trait;
@@ -8,6 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::{Product, ProductUpdate, ReserveOutcome, StockLine};
 
+pub use cql::{CqlProductStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryProductStore;
 
 #[async_trait]

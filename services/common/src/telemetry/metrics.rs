@@ -22,6 +22,7 @@ pub struct Metrics {
     registry: Registry,
     pub http: HttpMetrics,
     pub client: ClientMetrics,
+    pub db: DbMetrics,
 }
 
 #[derive(Clone)]
@@ -29,6 +30,24 @@ pub struct HttpMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     in_flight: IntGauge,
+}
+
+/// Database statements, by statement name.
+#[derive(Clone)]
+pub struct DbMetrics {
+    operations: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl DbMetrics {
+    pub fn record(&self, statement: &str, outcome: &str, seconds: f64) {
+        self.operations
+            .with_label_values(&[statement, outcome])
+            .inc();
+        self.duration
+            .with_label_values(&[statement])
+            .observe(seconds);
+    }
 }
 
 /// Calls to other services, by upstream.
@@ -97,6 +116,20 @@ impl Metrics {
                         ),
                         &["upstream"],
                     ),
+                ),
+            },
+            db: DbMetrics {
+                operations: counter_vec(
+                    &registry,
+                    "db_client_operations_total",
+                    "Database statements run, by outcome.",
+                    &["statement", "outcome"],
+                ),
+                duration: histogram_vec(
+                    &registry,
+                    "db_client_operation_duration_seconds",
+                    "Time to run a database statement.",
+                    &["statement"],
                 ),
             },
             registry,

@@ -1,0 +1,336 @@
+//! One contract, every store: the same tests run against the in-memory store and against a
+//! real Cassandra (`cargo xtask cassandra start`). CI sets REQUIRE_CASSANDRA=1, so there the
+//! CQL half fails instead of being passed over when the database is missing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use backend::domain::{Product, ProductCreate, ProductUpdate, ReserveOutcome, StockLine};
+use backend::store::{CqlProductStore, ProductStore, SCHEMA};
+use chrono::Utc;
+use futures_util::future::join_all;
+use shop_common::cql::{Cql, CqlSettings};
+use shop_common::telemetry::metrics::Metrics;
+use uuid::Uuid;
+
+/// A CQL store in a keyspace of its own, or `None` (with the reason printed) when no
+/// Cassandra answers and CI did not require one.
+async fn cql_store(keyspace: &str) -> Option<Arc<dyn ProductStore>> {
+    let cql = cql_session(keyspace).await?;
+    Some(Arc::new(CqlProductStore::new(cql)))
+}
+
+async fn cql_session(keyspace: &str) -> Option<Cql> {
+    let contact_point =
+        std::env::var("CQL_TEST_CONTACT_POINT").unwrap_or_else(|_| "127.0.0.1:9042".to_owned());
+    let settings = CqlSettings {
+        contact_points: vec![contact_point.clone()],
+        local_dc: None,
+        keyspace: keyspace.to_owned(),
+        consistency: scylla::statement::Consistency::LocalQuorum,
+        replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
+        credentials: None,
+        request_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(5),
+    };
+    match Cql::connect_now(settings, &SCHEMA, Metrics::new("backend").db.clone()).await {
+        Ok(cql) => Some(cql),
+        Err(err) if std::env::var_os("REQUIRE_CASSANDRA").is_some() => {
+            panic!("REQUIRE_CASSANDRA is set but Cassandra at {contact_point} is unusable: {err:#}")
+        }
+        Err(err) => {
+            eprintln!(
+                "CQL store tests not run: no Cassandra at {contact_point} ({err:#}).\n\
+                 Start one with `cargo xtask cassandra start`."
+            );
+            None
+        }
+    }
+}
+
+fn fresh_keyspace() -> String {
+    format!("test_backend_{}", Uuid::new_v4().simple())
+}
+
+fn product(name: &str, price_cents: i64, stock: i64) -> Product {
+    ProductCreate {
+        name: name.to_owned(),
+        description: "for tests".to_owned(),
+        category: "test".to_owned(),
+        price_cents,
+        stock,
+    }
+    .into_product(Utc::now())
+}
+
+async fn stock(store: &dyn ProductStore, id: Uuid) -> i64 {
+    store
+        .get(id)
+        .await
+        .unwrap()
+        .expect("the product exists")
+        .stock
+}
+
+/// Runs one contract check against every store available here.
+macro_rules! contract {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$name(std::sync::Arc::new(
+                    backend::store::MemoryProductStore::new(),
+                ))
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cql() {
+                if let Some(store) = super::cql_store(&super::fresh_keyspace()).await {
+                    super::$name(store).await;
+                }
+            }
+        }
+    };
+}
+
+contract!(products_round_trip);
+async fn products_round_trip(store: Arc<dyn ProductStore>) {
+    let mug = product("Mug", 1250, 7);
+    store.create(&mug).await.unwrap();
+    let read = store.get(mug.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.name.as_str(), read.price_cents, read.stock),
+        ("Mug", 1250, 7)
+    );
+
+    let update = ProductUpdate {
+        price_cents: Some(1500),
+        ..ProductUpdate::default()
+    };
+    let updated = store.update(mug.id, &update).await.unwrap().unwrap();
+    assert_eq!(
+        (updated.name.as_str(), updated.price_cents, updated.stock),
+        ("Mug", 1500, 7)
+    );
+    assert_eq!(store.get(mug.id).await.unwrap().unwrap().price_cents, 1500);
+
+    assert!(store.delete(mug.id).await.unwrap());
+    assert!(
+        !store.delete(mug.id).await.unwrap(),
+        "deleting twice finds nothing"
+    );
+    assert!(store.get(mug.id).await.unwrap().is_none());
+    assert!(store.update(mug.id, &update).await.unwrap().is_none());
+}
+
+contract!(lists_every_product_once_across_pages);
+async fn lists_every_product_once_across_pages(store: Arc<dyn ProductStore>) {
+    let mut created = HashSet::new();
+    for index in 0..7 {
+        let item = product(&format!("item {index}"), 100, 1);
+        store.create(&item).await.unwrap();
+        created.insert(item.id);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.list(cursor.as_deref(), 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|p| p.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), created.len(), "no product twice");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), created);
+    assert!(store.list(Some("not a cursor!"), 3).await.is_err());
+}
+
+contract!(reservations_take_all_lines_or_none);
+async fn reservations_take_all_lines_or_none(store: Arc<dyn ProductStore>) {
+    let plenty = product("plenty", 300, 10);
+    let scarce = product("scarce", 900, 1);
+    store.create(&plenty).await.unwrap();
+    store.create(&scarce).await.unwrap();
+
+    let too_much = [
+        StockLine {
+            product_id: plenty.id,
+            quantity: 4,
+        },
+        StockLine {
+            product_id: scarce.id,
+            quantity: 2,
+        },
+    ];
+    let refused = store.reserve(Uuid::new_v4(), &too_much).await.unwrap();
+    assert_eq!(
+        refused,
+        ReserveOutcome::InsufficientStock {
+            product_id: scarce.id,
+            available: 1
+        }
+    );
+    assert_eq!(
+        stock(store.as_ref(), plenty.id).await,
+        10,
+        "the first line was put back"
+    );
+
+    let unknown = Uuid::new_v4();
+    let lines = [
+        StockLine {
+            product_id: plenty.id,
+            quantity: 1,
+        },
+        StockLine {
+            product_id: unknown,
+            quantity: 1,
+        },
+    ];
+    assert_eq!(
+        store.reserve(Uuid::new_v4(), &lines).await.unwrap(),
+        ReserveOutcome::UnknownProduct(unknown)
+    );
+    assert_eq!(stock(store.as_ref(), plenty.id).await, 10);
+}
+
+contract!(reservations_are_idempotent_and_released_once);
+async fn reservations_are_idempotent_and_released_once(store: Arc<dyn ProductStore>) {
+    let item = product("lamp", 4999, 5);
+    store.create(&item).await.unwrap();
+    let id = Uuid::new_v4();
+    let lines = [StockLine {
+        product_id: item.id,
+        quantity: 2,
+    }];
+
+    let ReserveOutcome::Reserved(first) = store.reserve(id, &lines).await.unwrap() else {
+        panic!("the stock is there");
+    };
+    assert_eq!(first.items[0].unit_price_cents, 4999);
+    assert_eq!(first.items[0].name, "lamp");
+    let ReserveOutcome::Reserved(again) = store.reserve(id, &lines).await.unwrap() else {
+        panic!("a repeated reservation returns the first one");
+    };
+    assert_eq!(again.items, first.items);
+    assert_eq!(stock(store.as_ref(), item.id).await, 3, "stock taken once");
+
+    assert!(store.release(id).await.unwrap());
+    assert!(!store.release(id).await.unwrap(), "released once");
+    assert_eq!(stock(store.as_ref(), item.id).await, 5);
+    assert_eq!(
+        store.reserve(id, &lines).await.unwrap(),
+        ReserveOutcome::AlreadyReleased
+    );
+    assert!(
+        !store.release(Uuid::new_v4()).await.unwrap(),
+        "unknown ids release nothing"
+    );
+}
+
+contract!(concurrent_reservations_never_oversell);
+async fn concurrent_reservations_never_oversell(store: Arc<dyn ProductStore>) {
+    let item = product("flash sale", 100, 10);
+    store.create(&item).await.unwrap();
+    let outcomes = join_all((0..30).map(|_| {
+        let store = store.clone();
+        async move {
+            store
+                .reserve(
+                    Uuid::new_v4(),
+                    &[StockLine {
+                        product_id: item.id,
+                        quantity: 1,
+                    }],
+                )
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let reserved = outcomes
+        .iter()
+        .filter(|o| matches!(o, ReserveOutcome::Reserved(_)))
+        .count();
+    assert_eq!(reserved, 10);
+    assert_eq!(stock(store.as_ref(), item.id).await, 0);
+}
+
+contract!(stock_updates_by_admins_do_not_lose_reservations);
+async fn stock_updates_by_admins_do_not_lose_reservations(store: Arc<dyn ProductStore>) {
+    let item = product("restocked", 100, 5);
+    store.create(&item).await.unwrap();
+    let reservation = store
+        .reserve(
+            Uuid::new_v4(),
+            &[StockLine {
+                product_id: item.id,
+                quantity: 2,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(reservation, ReserveOutcome::Reserved(_)));
+    let renamed = ProductUpdate {
+        name: Some("renamed".to_owned()),
+        ..ProductUpdate::default()
+    };
+    let updated = store.update(item.id, &renamed).await.unwrap().unwrap();
+    assert_eq!((updated.name.as_str(), updated.stock), ("renamed", 3));
+}
+
+// CQL-only behaviour: what a real database adds.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
+    let keyspace = fresh_keyspace();
+    let Some(first) = cql_store(&keyspace).await else {
+        return;
+    };
+    let kept = product("kept", 100, 3);
+    first.create(&kept).await.unwrap();
+    drop(first);
+    let restarted = cql_store(&keyspace)
+        .await
+        .expect("Cassandra answered a moment ago");
+    assert_eq!(restarted.get(kept.id).await.unwrap().unwrap().name, "kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_two_backend_instances_sharing_one_database_never_oversell() {
+    let keyspace = fresh_keyspace();
+    let Some(one) = cql_store(&keyspace).await else {
+        return;
+    };
+    let other = cql_store(&keyspace)
+        .await
+        .expect("Cassandra answered a moment ago");
+    let item = product("contested", 100, 12);
+    one.create(&item).await.unwrap();
+    let instances = [one.clone(), other];
+    let outcomes = join_all((0..40).map(|index| {
+        let store = instances[index % 2].clone();
+        async move {
+            store
+                .reserve(
+                    Uuid::new_v4(),
+                    &[StockLine {
+                        product_id: item.id,
+                        quantity: 1,
+                    }],
+                )
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let reserved = outcomes
+        .iter()
+        .filter(|o| matches!(o, ReserveOutcome::Reserved(_)))
+        .count();
+    assert_eq!(reserved, 12);
+    assert_eq!(stock(one.as_ref(), item.id).await, 0);
+}

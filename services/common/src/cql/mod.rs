@@ -1,0 +1,278 @@
+//! The CQL store plumbing every service shares: a session that connects in the background
+//! and keeps trying (a service starts and answers 503 while the database is away), versioned
+//! migrations, prepared statements, and execution with metrics, spans and error mapping.
+
+mod config;
+mod migrate;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::response::query_result::QueryResult;
+use scylla::response::{PagingState, PagingStateResponse};
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+pub use config::{CqlSettings, StorageArgs, StorageKind};
+pub use migrate::Migration;
+
+use crate::store::{StoreError, StoreResult};
+use crate::telemetry::metrics::DbMetrics;
+
+/// A service's schema: its migrations, and every statement it runs, by name. The names are the
+/// `statement` label of the database metrics.
+pub struct Schema {
+    pub migrations: &'static [Migration],
+    pub statements: &'static [(&'static str, &'static str)],
+}
+
+#[derive(Clone)]
+pub struct Cql {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: CqlSettings,
+    schema: &'static Schema,
+    metrics: DbMetrics,
+    connected: RwLock<Option<Arc<Connected>>>,
+    last_error: RwLock<String>,
+}
+
+struct Connected {
+    session: Session,
+    statements: HashMap<&'static str, PreparedStatement>,
+}
+
+const RETRY_CONNECT_EVERY: Duration = Duration::from_secs(2);
+
+impl Cql {
+    /// Starts connecting in the background; statements fail with `Unavailable` until then.
+    pub fn start(settings: CqlSettings, schema: &'static Schema, metrics: DbMetrics) -> Self {
+        let cql = Self {
+            inner: Arc::new(Inner {
+                settings,
+                schema,
+                metrics,
+                connected: RwLock::new(None),
+                last_error: RwLock::new("not connected yet".to_owned()),
+            }),
+        };
+        tokio::spawn(cql.clone().keep_connecting());
+        cql
+    }
+
+    /// Connects, migrates and prepares, and waits for it: for tests and tools.
+    pub async fn connect_now(
+        settings: CqlSettings,
+        schema: &'static Schema,
+        metrics: DbMetrics,
+    ) -> anyhow::Result<Self> {
+        let cql = Self {
+            inner: Arc::new(Inner {
+                settings,
+                schema,
+                metrics,
+                connected: RwLock::new(None),
+                last_error: RwLock::new(String::new()),
+            }),
+        };
+        let connected = cql.connect().await?;
+        *cql.inner
+            .connected
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(connected));
+        Ok(cql)
+    }
+
+    pub fn keyspace(&self) -> &str {
+        &self.inner.settings.keyspace
+    }
+
+    async fn keep_connecting(self) {
+        loop {
+            match self.connect().await {
+                Ok(connected) => {
+                    tracing::info!(keyspace = %self.keyspace(), "connected to the CQL database");
+                    *self
+                        .inner
+                        .connected
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(connected));
+                    return;
+                }
+                Err(err) => {
+                    let message = format!("{err:#}");
+                    tracing::warn!(error = %message, "cannot reach the CQL database yet; retrying");
+                    *self
+                        .inner
+                        .last_error
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner()) = message;
+                    tokio::time::sleep(RETRY_CONNECT_EVERY).await;
+                }
+            }
+        }
+    }
+
+    /// Once connected, the driver itself reconnects to nodes that go away and come back.
+    async fn connect(&self) -> anyhow::Result<Connected> {
+        let settings = &self.inner.settings;
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&settings.contact_points)
+            .connection_timeout(settings.connect_timeout)
+            .default_execution_profile_handle(settings.execution_profile().into_handle());
+        if let Some((user, password)) = &settings.credentials {
+            builder = builder.user(user, password);
+        }
+        let session = builder.build().await?;
+        migrate::run(&session, settings, self.inner.schema.migrations).await?;
+        session.use_keyspace(&settings.keyspace, false).await?;
+        let mut statements = HashMap::new();
+        for (name, text) in self.inner.schema.statements {
+            let prepared = session
+                .prepare(*text)
+                .await
+                .map_err(|err| anyhow::anyhow!("preparing {name}: {err}"))?;
+            statements.insert(*name, prepared);
+        }
+        Ok(Connected {
+            session,
+            statements,
+        })
+    }
+
+    fn connected(&self) -> StoreResult<Arc<Connected>> {
+        self.inner
+            .connected
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                let cause = self
+                    .inner
+                    .last_error
+                    .read()
+                    .map(|e| e.clone())
+                    .unwrap_or_default();
+                StoreError::Unavailable(format!("not connected: {cause}"))
+            })
+    }
+
+    /// Runs a named statement to completion (no paging).
+    pub async fn execute(
+        &self,
+        name: &'static str,
+        values: impl SerializeRow,
+    ) -> StoreResult<QueryResult> {
+        let connected = self.connected()?;
+        let statement = statement(&connected, name)?;
+        self.observe(name, statement.get_statement(), async {
+            connected.session.execute_unpaged(statement, values).await
+        })
+        .await
+    }
+
+    /// Runs a named statement for one page of at most `page_size` rows.
+    pub async fn execute_page(
+        &self,
+        name: &'static str,
+        values: impl SerializeRow,
+        page_size: i32,
+        paging_state: PagingState,
+    ) -> StoreResult<(QueryResult, PagingStateResponse)> {
+        let connected = self.connected()?;
+        let mut statement = statement(&connected, name)?.clone();
+        statement.set_page_size(page_size);
+        self.observe(name, statement.get_statement(), async {
+            connected
+                .session
+                .execute_single_page(&statement, values, paging_state)
+                .await
+        })
+        .await
+    }
+
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> StoreResult<()> {
+        let connected = self.connected()?;
+        let started = Instant::now();
+        let result = connected
+            .session
+            .query_unpaged("SELECT release_version FROM system.local", ())
+            .await;
+        self.inner
+            .metrics
+            .record("ping", outcome(&result), started.elapsed().as_secs_f64());
+        result.map(drop).map_err(store_error)
+    }
+
+    /// Times, counts and traces one statement, and maps its failure to a store error.
+    async fn observe<T>(
+        &self,
+        name: &'static str,
+        text: &str,
+        call: impl Future<Output = Result<T, ExecutionError>>,
+    ) -> StoreResult<T> {
+        let span = tracing::info_span!(
+            "db",
+            otel.name = name,
+            otel.kind = "client",
+            otel.status_code = Empty,
+            db.system.name = "cassandra",
+            db.namespace = %self.keyspace(),
+            db.operation.name = text.split_whitespace().next().unwrap_or_default(),
+            db.query.text = text,
+        );
+        let started = Instant::now();
+        let result = call.instrument(span.clone()).await;
+        self.inner
+            .metrics
+            .record(name, outcome(&result), started.elapsed().as_secs_f64());
+        result.map_err(|err| {
+            span.record("otel.status_code", "ERROR");
+            tracing::warn!(statement = name, error = %err, "CQL statement failed");
+            store_error(err)
+        })
+    }
+}
+
+fn statement<'a>(connected: &'a Connected, name: &str) -> StoreResult<&'a PreparedStatement> {
+    connected
+        .statements
+        .get(name)
+        .ok_or_else(|| StoreError::Unavailable(format!("no prepared statement named {name}")))
+}
+
+fn is_timeout(err: &ExecutionError) -> bool {
+    matches!(
+        err,
+        ExecutionError::RequestTimeout(_)
+            | ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+                DbError::ReadTimeout { .. } | DbError::WriteTimeout { .. },
+                _
+            ))
+    )
+}
+
+fn outcome<T>(result: &Result<T, ExecutionError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(err) if is_timeout(err) => "timeout",
+        Err(_) => "error",
+    }
+}
+
+fn store_error(err: ExecutionError) -> StoreError {
+    if is_timeout(&err) {
+        StoreError::Timeout
+    } else {
+        StoreError::Unavailable(err.to_string())
+    }
+}
