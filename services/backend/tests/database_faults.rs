@@ -1,0 +1,120 @@
+//! The database away at start-up: the backend starts anyway, says it is not ready, answers
+//! 503 problems, and recovers by itself once the database is reachable.
+
+use std::time::Duration;
+
+use clap::Parser;
+use shop_common::cql::StorageKind;
+use tokio::net::{TcpListener, TcpStream};
+use uuid::Uuid;
+
+const CASSANDRA: &str = "127.0.0.1:9042";
+
+async fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Stands in for the database's address: nothing answers there until it is started, then
+/// every connection is relayed to the real Cassandra.
+async fn relay_to_cassandra(port: u16) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(CASSANDRA).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+}
+
+async fn serve_backend(database_port: u16) -> String {
+    let mut config = backend::Config::try_parse_from(["backend"]).unwrap();
+    config.storage.storage = StorageKind::Cql;
+    config.storage.cql_contact_points = vec![format!("127.0.0.1:{database_port}")];
+    config.storage.cql_keyspace = Some(format!("test_faults_{}", Uuid::new_v4().simple()));
+    let router = backend::app(&config).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, router).into_future());
+    format!("http://{address}")
+}
+
+async fn cassandra_is_up() -> bool {
+    TcpStream::connect(CASSANDRA).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_without_its_database_answers_503_and_recovers_when_it_appears() {
+    let database_port = free_port().await;
+    let base = serve_backend(database_port).await;
+    let http = reqwest::Client::new();
+
+    let ready = http
+        .get(format!("{base}/api/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let report: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(
+        report["checks"]["store"]["status"], "unavailable",
+        "{report}"
+    );
+
+    let products = http
+        .get(format!("{base}/api/products/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(products.status(), 503);
+    assert_eq!(
+        products.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = products.json().await.unwrap();
+    assert!(
+        !problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&database_port.to_string()),
+        "no internal detail leaks: {problem}"
+    );
+
+    if !cassandra_is_up().await {
+        assert!(
+            std::env::var_os("REQUIRE_CASSANDRA").is_none(),
+            "REQUIRE_CASSANDRA is set but no Cassandra answers at {CASSANDRA}"
+        );
+        eprintln!(
+            "recovery not tested: no Cassandra at {CASSANDRA}; start one with `cargo xtask cassandra start`"
+        );
+        return;
+    }
+    relay_to_cassandra(database_port).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = http
+            .get(format!("{base}/api/products/"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the backend did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let ready = http
+        .get(format!("{base}/api/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
