@@ -53,9 +53,8 @@ struct Connected {
 const RETRY_CONNECT_EVERY: Duration = Duration::from_secs(2);
 
 impl Cql {
-    /// Starts connecting in the background; statements fail with `Unavailable` until then.
-    pub fn start(settings: CqlSettings, schema: &'static Schema, metrics: DbMetrics) -> Self {
-        let cql = Self {
+    fn new(settings: CqlSettings, schema: &'static Schema, metrics: DbMetrics) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 settings,
                 schema,
@@ -63,7 +62,12 @@ impl Cql {
                 connected: RwLock::new(None),
                 last_error: RwLock::new("not connected yet".to_owned()),
             }),
-        };
+        }
+    }
+
+    /// Starts connecting in the background; statements fail with `Unavailable` until then.
+    pub fn start(settings: CqlSettings, schema: &'static Schema, metrics: DbMetrics) -> Self {
+        let cql = Self::new(settings, schema, metrics);
         tokio::spawn(cql.clone().keep_connecting());
         cql
     }
@@ -74,21 +78,18 @@ impl Cql {
         schema: &'static Schema,
         metrics: DbMetrics,
     ) -> anyhow::Result<Self> {
-        let cql = Self {
-            inner: Arc::new(Inner {
-                settings,
-                schema,
-                metrics,
-                connected: RwLock::new(None),
-                last_error: RwLock::new(String::new()),
-            }),
-        };
+        let cql = Self::new(settings, schema, metrics);
         let connected = cql.connect().await?;
-        *cql.inner
+        cql.set_connected(connected);
+        Ok(cql)
+    }
+
+    fn set_connected(&self, connected: Connected) {
+        *self
+            .inner
             .connected
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(connected));
-        Ok(cql)
     }
 
     pub fn keyspace(&self) -> &str {
