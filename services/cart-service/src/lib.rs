@@ -13,12 +13,13 @@ use axum::Router;
 use clap::Parser;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
+use shop_common::cql::{Cql, StorageArgs, StorageKind};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
 use shop_common::telemetry::metrics::Metrics;
 
 use crate::metrics::CartMetrics;
-use crate::store::{CartStore, MemoryCartStore};
+use crate::store::{CartStore, CqlCartStore, MemoryCartStore};
 
 pub const SERVICE_NAME: &str = "cart-service";
 
@@ -43,6 +44,8 @@ pub struct Config {
     )]
     pub order_service_url: String,
     #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -53,7 +56,14 @@ pub struct Config {
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let metrics = Metrics::new(SERVICE_NAME);
     let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream, &metrics);
-    let store: Arc<dyn CartStore> = Arc::new(MemoryCartStore::new());
+    let store: Arc<dyn CartStore> = match config.storage.storage {
+        StorageKind::Memory => Arc::new(MemoryCartStore::new()),
+        StorageKind::Cql => {
+            let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
+            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone());
+            Arc::new(CqlCartStore::new(cql))
+        }
+    };
     let backend = connections.upstream("backend", &config.backend_url);
     let order_service = connections.upstream("order-service", &config.order_service_url);
     let readiness = Readiness::new(vec![

@@ -1,5 +1,6 @@
 //! The cart store: one trait, an in-process implementation as the embedded default.
 
+mod cql;
 mod memory;
 
 use async_trait::async_trait;
@@ -7,6 +8,7 @@ use shop_common::models::cart::{Cart, CartItem};
 use shop_common::store::{Ping, StoreResult};
 use uuid::Uuid;
 
+pub use cql::{CqlCartStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryCartStore;
 
 /// A product line to add: the product as the backend described it a moment ago.
