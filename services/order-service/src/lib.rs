@@ -15,6 +15,7 @@ use axum::Router;
 use clap::Parser;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
+use shop_common::cql::{Cql, StorageArgs, StorageKind};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
 use shop_common::telemetry::metrics::Metrics;
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::lifecycle::Lifecycle;
 use crate::metrics::OrderMetrics;
-use crate::store::{MemoryOrderStore, OrderStore};
+use crate::store::{CqlOrderStore, MemoryOrderStore, OrderStore};
 
 pub const SERVICE_NAME: &str = "order-service";
 
@@ -47,6 +48,8 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..))]
     pub order_processor_tick_ms: u64,
     #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -58,7 +61,14 @@ pub struct Config {
 pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Router> {
     let metrics = Metrics::new(SERVICE_NAME);
     let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream, &metrics);
-    let store: Arc<dyn OrderStore> = Arc::new(MemoryOrderStore::new());
+    let store: Arc<dyn OrderStore> = match config.storage.storage {
+        StorageKind::Memory => Arc::new(MemoryOrderStore::new()),
+        StorageKind::Cql => {
+            let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
+            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone());
+            Arc::new(CqlOrderStore::new(cql))
+        }
+    };
     let lifecycle = Lifecycle {
         store: store.clone(),
         backend: connections.upstream("backend", &config.backend_url),

@@ -1,5 +1,6 @@
 //! The order store: one trait, an in-process implementation as the embedded default.
 
+mod cql;
 mod memory;
 
 use async_trait::async_trait;
@@ -8,6 +9,7 @@ use shop_common::models::order::{Order, OrderStatus};
 use shop_common::store::{Ping, StoreResult};
 use uuid::Uuid;
 
+pub use cql::{CqlOrderStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryOrderStore;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,641 @@
+//! Orders in Apache Cassandra or ScyllaDB. The `orders` row is the truth and changes status
+//! only by compare-and-set (lightweight transactions), so however many order-service
+//! instances share the database, one change wins and its history entry goes with it. The
+//! other tables are indexes for the queries the service runs (a user's orders, the orders
+//! the processor moves along, cancellations whose stock is not back yet); readers check
+//! every index entry against the order row and repair the entries that lag behind.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::future::try_join_all;
+use scylla::response::query_result::{QueryResult, QueryRowsResult};
+use scylla::value::{Counter, CqlValue, Row};
+use scylla::{DeserializeRow, DeserializeValue, SerializeValue};
+use shop_common::cql::{Cql, Migration, Schema};
+use shop_common::models::order::{Order, OrderItem, OrderStatus, StatusChange};
+use shop_common::store::{Ping, StoreError, StoreResult};
+use uuid::Uuid;
+
+use super::{CreateOutcome, OrderStore, TransitionOutcome};
+
+pub const DEFAULT_KEYSPACE: &str = "shop_orders";
+
+/// Partitions of `active_orders` and `unreleased_cancellations`. Changing it strands the
+/// entries already written, so it is fixed.
+const BUCKETS: i32 = 8;
+
+/// Compare-and-set attempts on one order before giving up under extreme contention.
+const MAX_CAS_ATTEMPTS: usize = 16;
+
+/// A create writes its index entries just before the order row; an entry whose order is
+/// still missing this long after belongs to a create that failed, and is dropped.
+const MISSING_ORDER_GRACE: TimeDelta = TimeDelta::minutes(1);
+
+const ORDER_COLUMNS: &str =
+    "id, user_id, items, total_cents, status, created_at, updated_at, history";
+
+pub static SCHEMA: Schema = Schema {
+    migrations: &[Migration {
+        version: "0001_orders",
+        cql: include_str!("../../migrations/0001_orders.cql"),
+    }],
+    statements: &[
+        (
+            "select_order",
+            const_format::concatcp!("SELECT ", ORDER_COLUMNS, " FROM orders WHERE id = ?"),
+        ),
+        // The admin list: a token-ordered scan cut at LIMIT, sorted newest first afterwards.
+        (
+            "list_orders",
+            const_format::concatcp!("SELECT ", ORDER_COLUMNS, " FROM orders LIMIT ?"),
+        ),
+        (
+            "insert_order",
+            const_format::concatcp!(
+                "INSERT INTO orders (",
+                ORDER_COLUMNS,
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+            ),
+        ),
+        (
+            "index_new_active_order",
+            "BEGIN BATCH \
+             INSERT INTO orders_by_user (user_id, created_at, order_id) VALUES (?, ?, ?); \
+             INSERT INTO active_orders (bucket, order_id, status, updated_at) VALUES (?, ?, ?, ?); \
+             APPLY BATCH",
+        ),
+        (
+            "index_new_final_order",
+            "INSERT INTO orders_by_user (user_id, created_at, order_id) VALUES (?, ?, ?)",
+        ),
+        (
+            "select_user_orders",
+            "SELECT created_at, order_id FROM orders_by_user WHERE user_id = ? LIMIT ?",
+        ),
+        (
+            "delete_user_order",
+            "DELETE FROM orders_by_user WHERE user_id = ? AND created_at = ? AND order_id = ?",
+        ),
+        (
+            "transition_order",
+            "UPDATE orders SET status = ?, updated_at = ?, history = history + ? WHERE id = ? IF status = ? AND updated_at = ?",
+        ),
+        (
+            "upsert_active_order",
+            "INSERT INTO active_orders (bucket, order_id, status, updated_at) VALUES (?, ?, ?, ?)",
+        ),
+        (
+            "delete_active_order",
+            "DELETE FROM active_orders WHERE bucket = ? AND order_id = ?",
+        ),
+        (
+            "select_active_orders",
+            "SELECT order_id, status, updated_at FROM active_orders WHERE bucket = ?",
+        ),
+        (
+            "insert_unreleased",
+            "INSERT INTO unreleased_cancellations (bucket, order_id) VALUES (?, ?)",
+        ),
+        (
+            "select_unreleased",
+            "SELECT order_id FROM unreleased_cancellations WHERE bucket = ?",
+        ),
+        (
+            "delete_unreleased",
+            "DELETE FROM unreleased_cancellations WHERE bucket = ? AND order_id = ?",
+        ),
+        (
+            "add_status_count",
+            "UPDATE order_status_counts SET orders = orders + ? WHERE status = ?",
+        ),
+        // At most one row per final status.
+        (
+            "select_status_counts",
+            "SELECT status, orders FROM order_status_counts",
+        ),
+    ],
+};
+
+pub struct CqlOrderStore {
+    cql: Cql,
+}
+
+#[derive(SerializeValue, DeserializeValue)]
+struct StatusChangeValue {
+    status: String,
+    at: DateTime<Utc>,
+}
+
+#[derive(DeserializeRow)]
+struct OrderRow {
+    id: Uuid,
+    user_id: Uuid,
+    items: String,
+    total_cents: i64,
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    history: Option<Vec<StatusChangeValue>>,
+}
+
+impl OrderRow {
+    fn into_order(self) -> StoreResult<Order> {
+        let items: Vec<OrderItem> = serde_json::from_str(&self.items).map_err(|err| {
+            StoreError::Unavailable(format!("order {} is unreadable: {err}", self.id))
+        })?;
+        let history = self
+            .history
+            .unwrap_or_default()
+            .into_iter()
+            .map(|change| {
+                Ok(StatusChange {
+                    status: parse_status(&change.status)?,
+                    at: change.at,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Order {
+            id: self.id,
+            user_id: self.user_id,
+            items,
+            total_cents: self.total_cents,
+            status: parse_status(&self.status)?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            history,
+        })
+    }
+}
+
+#[derive(DeserializeRow)]
+struct UserOrderRow {
+    created_at: DateTime<Utc>,
+    order_id: Uuid,
+}
+
+#[derive(DeserializeRow)]
+struct ActiveRow {
+    order_id: Uuid,
+    status: String,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(DeserializeRow)]
+struct UnreleasedRow {
+    order_id: Uuid,
+}
+
+#[derive(DeserializeRow)]
+struct StatusCountRow {
+    status: String,
+    orders: Option<Counter>,
+}
+
+impl CqlOrderStore {
+    pub fn new(cql: Cql) -> Self {
+        Self { cql }
+    }
+
+    /// Every entry of one of the bucketed index tables.
+    async fn all_buckets<R>(&self, statement: &'static str) -> StoreResult<Vec<R>>
+    where
+        R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
+    {
+        let pages = try_join_all((0..BUCKETS).map(|bucket| async move {
+            let result = self.cql.execute(statement, (bucket,)).await?;
+            rows(result)?
+                .rows::<R>()
+                .map_err(decode_error)?
+                .map(|row| row.map_err(decode_error))
+                .collect::<StoreResult<Vec<R>>>()
+        }))
+        .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// Makes the processor's entry for an order say what its row says.
+    async fn index_active(&self, order: &Order) -> StoreResult<()> {
+        if order.status.next_automatic().is_some() {
+            self.cql
+                .execute(
+                    "upsert_active_order",
+                    (
+                        bucket(order.id),
+                        order.id,
+                        order.status.as_str(),
+                        order.updated_at,
+                    ),
+                )
+                .await?;
+        } else {
+            self.cql
+                .execute("delete_active_order", (bucket(order.id), order.id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn add_status_count(&self, status: OrderStatus, delta: i64) -> StoreResult<()> {
+        self.cql
+            .execute("add_status_count", (Counter(delta), status.as_str()))
+            .await?;
+        Ok(())
+    }
+
+    /// What follows a won compare-and-set: the indexes and counters catch up. A failure here
+    /// is logged, not returned: the change is made, and the processor repairs the index.
+    async fn after_transition(&self, changed: &Order, from: OrderStatus) {
+        let to = changed.status;
+        let mut result = self.index_active(changed).await;
+        if is_final(from) {
+            result = result.and(self.add_status_count(from, -1).await);
+        }
+        if is_final(to) {
+            result = result.and(self.add_status_count(to, 1).await);
+        }
+        if let Err(err) = result {
+            tracing::warn!(order_id = %changed.id, error = %err, "order indexes lag behind a status change");
+        }
+    }
+}
+
+#[async_trait]
+impl OrderStore for CqlOrderStore {
+    async fn create(&self, order: &Order) -> StoreResult<CreateOutcome> {
+        let order = to_millis(order);
+        // The indexes first: an entry without its order is skipped by every reader, while an
+        // order without its entries would be invisible to its user and to the processor.
+        if order.status.next_automatic().is_some() {
+            self.cql
+                .execute(
+                    "index_new_active_order",
+                    (
+                        order.user_id,
+                        order.created_at,
+                        order.id,
+                        bucket(order.id),
+                        order.id,
+                        order.status.as_str(),
+                        order.updated_at,
+                    ),
+                )
+                .await?;
+        } else {
+            self.cql
+                .execute(
+                    "index_new_final_order",
+                    (order.user_id, order.created_at, order.id),
+                )
+                .await?;
+        }
+        let items = serde_json::to_string(&order.items)
+            .map_err(|err| StoreError::Unavailable(format!("cannot encode an order: {err}")))?;
+        let history: Vec<StatusChangeValue> =
+            order.history.iter().map(StatusChangeValue::from).collect();
+        let result = self
+            .cql
+            .execute(
+                "insert_order",
+                (
+                    order.id,
+                    order.user_id,
+                    &items,
+                    order.total_cents,
+                    order.status.as_str(),
+                    order.created_at,
+                    order.updated_at,
+                    &history,
+                ),
+            )
+            .await?;
+        if lwt_applied(result)? {
+            if is_final(order.status) {
+                self.add_status_count(order.status, 1).await?;
+            }
+            return Ok(CreateOutcome::Created);
+        }
+        // A retried checkout: the first order stands. Take back what the index writes above
+        // said about this one.
+        let existing = self.get(order.id).await?.ok_or_else(|| {
+            StoreError::Unavailable(format!("order {} vanished while being read", order.id))
+        })?;
+        if (existing.user_id, existing.created_at) != (order.user_id, order.created_at) {
+            self.cql
+                .execute(
+                    "delete_user_order",
+                    (order.user_id, order.created_at, order.id),
+                )
+                .await?;
+        }
+        self.index_active(&existing).await?;
+        Ok(CreateOutcome::Exists(existing))
+    }
+
+    async fn get(&self, id: Uuid) -> StoreResult<Option<Order>> {
+        let result = self.cql.execute("select_order", (id,)).await?;
+        rows(result)?
+            .maybe_first_row::<OrderRow>()
+            .map_err(decode_error)?
+            .map(OrderRow::into_order)
+            .transpose()
+    }
+
+    async fn list_for_user(&self, user_id: Uuid, limit: usize) -> StoreResult<Vec<Order>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let result = self
+            .cql
+            .execute("select_user_orders", (user_id, cql_limit(limit)))
+            .await?;
+        let entries = rows(result)?
+            .rows::<UserOrderRow>()
+            .map_err(decode_error)?
+            .map(|row| row.map_err(decode_error))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let orders = try_join_all(entries.iter().map(|entry| self.get(entry.order_id))).await?;
+        // An entry counts only if its order exists and is this user's order of that moment:
+        // a create that lost to an earlier one with the same id may have left one behind.
+        let mine = entries
+            .iter()
+            .zip(orders)
+            .filter_map(|(entry, order)| {
+                order.filter(|o| o.user_id == user_id && o.created_at == entry.created_at)
+            })
+            .collect();
+        Ok(newest_first(mine, limit))
+    }
+
+    async fn list_all(&self, limit: usize) -> StoreResult<Vec<Order>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // An admin-only endpoint: a scan of the orders table cut at `limit`. Cassandra keeps
+        // partitions in token order, so past `limit` orders this shows some orders, not the
+        // newest ones.
+        let result = self.cql.execute("list_orders", (cql_limit(limit),)).await?;
+        let orders = rows(result)?
+            .rows::<OrderRow>()
+            .map_err(decode_error)?
+            .map(|row| row.map_err(decode_error).and_then(OrderRow::into_order))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(newest_first(orders, limit))
+    }
+
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: OrderStatus,
+        to: OrderStatus,
+        at: DateTime<Utc>,
+    ) -> StoreResult<TransitionOutcome> {
+        let at = millis(at);
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(order) = self.get(id).await? else {
+                return Ok(TransitionOutcome::NotFound);
+            };
+            if order.status != from {
+                return Ok(TransitionOutcome::Conflict(order));
+            }
+            if to == OrderStatus::Cancelled {
+                // Before the change: once cancelled, the order's stock must go back even if
+                // this process dies right after.
+                self.cql
+                    .execute("insert_unreleased", (bucket(id), id))
+                    .await?;
+            }
+            let change = vec![StatusChangeValue {
+                status: to.as_str().to_owned(),
+                at,
+            }];
+            let result = self
+                .cql
+                .execute(
+                    "transition_order",
+                    (
+                        to.as_str(),
+                        at,
+                        &change,
+                        id,
+                        from.as_str(),
+                        order.updated_at,
+                    ),
+                )
+                .await?;
+            if !lwt_applied(result)? {
+                // Changed (or deleted) since it was read: read it again to see how.
+                continue;
+            }
+            let mut changed = order;
+            changed.status = to;
+            changed.updated_at = at;
+            changed.history.push(StatusChange { status: to, at });
+            self.after_transition(&changed, from).await;
+            return Ok(TransitionOutcome::Changed(changed));
+        }
+        Err(StoreError::Unavailable(format!(
+            "order {id} is changing too fast to update"
+        )))
+    }
+
+    async fn due_for_processing(
+        &self,
+        changed_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Order>> {
+        let mut entries: Vec<ActiveRow> = self
+            .all_buckets::<ActiveRow>("select_active_orders")
+            .await?
+            .into_iter()
+            .filter(|entry| entry.updated_at <= changed_before)
+            .collect();
+        entries.sort_by_key(|entry| entry.updated_at);
+        entries.truncate(limit);
+        let orders = try_join_all(entries.iter().map(|entry| self.get(entry.order_id))).await?;
+        let mut due = Vec::new();
+        for (entry, order) in entries.iter().zip(orders) {
+            let Some(order) = order else {
+                if Utc::now() - entry.updated_at > MISSING_ORDER_GRACE {
+                    self.cql
+                        .execute(
+                            "delete_active_order",
+                            (bucket(entry.order_id), entry.order_id),
+                        )
+                        .await?;
+                }
+                continue;
+            };
+            if (order.status.as_str(), order.updated_at)
+                != (entry.status.as_str(), entry.updated_at)
+            {
+                // The entry lags behind its order (a crash after a status change, or writes
+                // that arrived out of order): correct it, or drop it for a final order.
+                self.index_active(&order).await?;
+            }
+            if order.status.next_automatic().is_some() && order.updated_at <= changed_before {
+                due.push(order);
+            }
+        }
+        Ok(due)
+    }
+
+    async fn backlog(
+        &self,
+        changed_before: DateTime<Utc>,
+    ) -> StoreResult<(i64, Option<DateTime<Utc>>)> {
+        // From the index alone: the processor's gauges must not read every due order.
+        let due = self
+            .all_buckets::<ActiveRow>("select_active_orders")
+            .await?
+            .into_iter()
+            .filter(|entry| entry.updated_at <= changed_before)
+            .map(|entry| entry.updated_at);
+        let (count, oldest) = due.fold((0, None), |(count, oldest): (i64, Option<_>), at| {
+            (
+                count + 1,
+                Some(oldest.map_or(at, |o: DateTime<Utc>| o.min(at))),
+            )
+        });
+        Ok((count, oldest))
+    }
+
+    async fn status_counts(&self) -> StoreResult<Vec<(OrderStatus, i64)>> {
+        // Active statuses from the processor's index (a few partitions, as large as the
+        // orders in flight), final ones from their counters: never a scan of all orders.
+        let mut counts: HashMap<OrderStatus, i64> = HashMap::new();
+        for entry in self
+            .all_buckets::<ActiveRow>("select_active_orders")
+            .await?
+        {
+            *counts.entry(parse_status(&entry.status)?).or_default() += 1;
+        }
+        let result = self.cql.execute("select_status_counts", ()).await?;
+        for row in rows(result)?
+            .rows::<StatusCountRow>()
+            .map_err(decode_error)?
+        {
+            let row = row.map_err(decode_error)?;
+            let status = parse_status(&row.status)?;
+            if is_final(status) {
+                counts.insert(status, row.orders.map_or(0, |c| c.0));
+            }
+        }
+        Ok(OrderStatus::ALL
+            .iter()
+            .map(|status| (*status, counts.get(status).copied().unwrap_or(0)))
+            .collect())
+    }
+
+    async fn unreleased_cancellations(&self, limit: usize) -> StoreResult<Vec<Uuid>> {
+        let entries = self
+            .all_buckets::<UnreleasedRow>("select_unreleased")
+            .await?;
+        let mut ids = Vec::new();
+        for entry in entries {
+            if ids.len() >= limit {
+                break;
+            }
+            let id = entry.order_id;
+            match self.get(id).await? {
+                Some(order) if order.status == OrderStatus::Cancelled => ids.push(id),
+                // Not cancelled yet: a cancellation may be on its way. Keep the entry.
+                Some(order) if order.status.is_cancellable() => {}
+                // Shipped, delivered or gone: that cancellation lost and never will win.
+                _ => {
+                    self.cql
+                        .execute("delete_unreleased", (bucket(id), id))
+                        .await?;
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn mark_stock_released(&self, id: Uuid) -> StoreResult<()> {
+        self.cql
+            .execute("delete_unreleased", (bucket(id), id))
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Ping for CqlOrderStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.cql.ping().await
+    }
+}
+
+impl From<&StatusChange> for StatusChangeValue {
+    fn from(change: &StatusChange) -> Self {
+        Self {
+            status: change.status.as_str().to_owned(),
+            at: change.at,
+        }
+    }
+}
+
+/// The bucket of an order in the bucketed index tables.
+fn bucket(id: Uuid) -> i32 {
+    (id.as_u128() % BUCKETS as u128) as i32
+}
+
+fn is_final(status: OrderStatus) -> bool {
+    status.next_automatic().is_none()
+}
+
+fn parse_status(text: &str) -> StoreResult<OrderStatus> {
+    OrderStatus::ALL
+        .into_iter()
+        .find(|status| status.as_str() == text)
+        .ok_or_else(|| decode_error(format!("unknown order status {text:?}")))
+}
+
+/// Cassandra keeps timestamps in milliseconds: the order as it reads back.
+fn to_millis(order: &Order) -> Order {
+    let mut order = order.clone();
+    order.created_at = millis(order.created_at);
+    order.updated_at = millis(order.updated_at);
+    for change in &mut order.history {
+        change.at = millis(change.at);
+    }
+    order
+}
+
+fn millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}
+
+fn cql_limit(limit: usize) -> i32 {
+    i32::try_from(limit).unwrap_or(i32::MAX)
+}
+
+fn newest_first(mut orders: Vec<Order>, limit: usize) -> Vec<Order> {
+    orders.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    orders.truncate(limit);
+    orders
+}
+
+fn rows(result: QueryResult) -> StoreResult<QueryRowsResult> {
+    result.into_rows_result().map_err(decode_error)
+}
+
+/// Whether a lightweight transaction applied (`[applied]`, its result's first column).
+fn lwt_applied(result: QueryResult) -> StoreResult<bool> {
+    let row = rows(result)?
+        .maybe_first_row::<Row>()
+        .map_err(decode_error)?
+        .ok_or_else(|| {
+            StoreError::Unavailable("a conditional update returned no row".to_owned())
+        })?;
+    Ok(matches!(
+        row.columns.first(),
+        Some(Some(CqlValue::Boolean(true)))
+    ))
+}
+
+fn decode_error(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("unexpected data from the database: {err}"))
+}
