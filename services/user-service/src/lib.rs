@@ -21,8 +21,10 @@ use shop_common::auth::{Role, TokenSigner, TokenVerifier};
 use shop_common::client::Upstream;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::UpstreamCheck;
+use shop_common::cql::{Cql, StorageArgs, StorageKind};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
+use shop_common::store::StoreResult;
 use shop_common::telemetry::metrics::Metrics;
 use uuid::Uuid;
 
@@ -30,7 +32,7 @@ use crate::domain::{StoredUser, User, normalize_username};
 use crate::metrics::UserMetrics;
 use crate::passwords::PasswordHasher;
 use crate::service_clients::ServiceClients;
-use crate::store::{InsertOutcome, MemoryUserStore, UserStore};
+use crate::store::{CqlUserStore, InsertOutcome, MemoryUserStore, UserStore};
 
 pub const SERVICE_NAME: &str = "user-service";
 
@@ -83,6 +85,8 @@ pub struct Config {
     #[arg(long, env = "ADMIN_EMAIL", default_value = "admin@shop.local")]
     pub admin_email: String,
     #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -92,11 +96,18 @@ pub struct Config {
 
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let signer = Arc::new(token_signer(config)?);
-    let store: Arc<dyn UserStore> = Arc::new(MemoryUserStore::new());
-    let hasher = PasswordHasher::new(config.bcrypt_cost);
-    bootstrap_admin(config, store.as_ref(), hasher).await?;
-
     let metrics = Metrics::new(SERVICE_NAME);
+    let store: Arc<dyn UserStore> = match config.storage.storage {
+        StorageKind::Memory => Arc::new(MemoryUserStore::new()),
+        StorageKind::Cql => {
+            let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
+            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone());
+            Arc::new(CqlUserStore::new(cql))
+        }
+    };
+    let hasher = PasswordHasher::new(config.bcrypt_cost);
+    bootstrap_admin(config, store.clone(), hasher).await?;
+
     let settings = config.upstream.settings();
     let http = settings.http_client();
     let upstream = |name, url: &str| {
@@ -158,19 +169,33 @@ fn token_signer(config: &Config) -> anyhow::Result<TokenSigner> {
     }
 }
 
+/// The first wait before creating the admin account again, doubled after every failure up
+/// to [`BOOTSTRAP_RETRY_MAX`].
+const BOOTSTRAP_RETRY_FIRST: Duration = Duration::from_secs(1);
+const BOOTSTRAP_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Creates the admin account when it is missing.
+///
+/// The store may not answer at start-up: a CQL store connects in the background, and the
+/// database may be down for a while. Start-up then neither waits nor fails: the service
+/// starts (its health endpoints say why it is not ready; requests that need the store get
+/// 503) and a background task tries again, backing off, until the store answers and the
+/// admin exists. Waiting would leave nothing listening to tell why; failing would turn a
+/// database outage into a crash loop. A store that answers at once (the memory store, or a
+/// database already connected) settles it before the service serves anything. Every attempt
+/// inserts the same account (same id), so an attempt whose answer was lost is completed by
+/// the next rather than refused as a taken username; instances that start together create
+/// one admin, as the username is claimed with a lightweight transaction. Only a password
+/// that cannot be hashed stops start-up: no retry would help.
 async fn bootstrap_admin(
     config: &Config,
-    store: &dyn UserStore,
+    store: Arc<dyn UserStore>,
     hasher: PasswordHasher,
 ) -> anyhow::Result<()> {
-    let username = normalize_username(&config.admin_username);
-    if store.by_username(&username).await?.is_some() {
-        return Ok(());
-    }
     let admin = StoredUser {
         user: User {
             id: Uuid::new_v4(),
-            username,
+            username: normalize_username(&config.admin_username),
             email: config.admin_email.clone(),
             full_name: Some("Shop administrator".to_owned()),
             role: Role::Admin,
@@ -181,7 +206,32 @@ async fn bootstrap_admin(
             .await
             .map_err(|err| anyhow::anyhow!("cannot hash the admin password: {err}"))?,
     };
-    if store.insert(&admin).await? == InsertOutcome::Inserted {
+    let Err(err) = ensure_admin(store.as_ref(), &admin).await else {
+        return Ok(());
+    };
+    tracing::info!(error = %err, "the store does not answer yet: the admin account will be created when it does");
+    tokio::spawn(async move {
+        let mut wait = BOOTSTRAP_RETRY_FIRST;
+        loop {
+            tokio::time::sleep(wait).await;
+            match ensure_admin(store.as_ref(), &admin).await {
+                Ok(()) => return,
+                Err(err) => {
+                    wait = (wait * 2).min(BOOTSTRAP_RETRY_MAX);
+                    tracing::warn!(error = %err, retry_in_seconds = wait.as_secs(),
+                        "cannot create the admin account yet");
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn ensure_admin(store: &dyn UserStore, admin: &StoredUser) -> StoreResult<()> {
+    if store.by_username(&admin.user.username).await?.is_some() {
+        return Ok(());
+    }
+    if store.insert(admin).await? == InsertOutcome::Inserted {
         tracing::info!(username = %admin.user.username, "admin account created");
     }
     Ok(())

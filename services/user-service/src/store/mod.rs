@@ -1,5 +1,6 @@
 //! The user store: one trait, an in-process implementation as the embedded default.
 
+mod cql;
 mod memory;
 
 use async_trait::async_trait;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::{StoredUser, UserChange};
 
+pub use cql::{CqlUserStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryUserStore;
 
 /// How many order events are kept per user.
