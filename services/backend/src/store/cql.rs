@@ -177,14 +177,22 @@ impl CqlProductStore {
             .map_err(decode_error)
     }
 
-    /// Takes every line's stock, or none: lines taken before a refusal are put back.
+    /// Takes every line's stock, or none: lines taken before a refusal or a failure are put
+    /// back.
     async fn take_all(
         &self,
         lines: &[StockLine],
     ) -> StoreResult<Result<Vec<ReservedLine>, ReserveOutcome>> {
         let mut taken: Vec<ReservedLine> = Vec::with_capacity(lines.len());
         for line in lines {
-            let refusal = match self.change_stock(line.product_id, -line.quantity).await? {
+            let change = match self.change_stock(line.product_id, -line.quantity).await {
+                Ok(change) => change,
+                Err(err) => {
+                    self.put_back(&taken).await;
+                    return Err(err);
+                }
+            };
+            let refusal = match change {
                 StockChange::Done(product) => {
                     taken.push(ReservedLine {
                         product_id: product.id,
@@ -200,11 +208,19 @@ impl CqlProductStore {
                     available,
                 },
             };
-            let back: Vec<(Uuid, i64)> = taken.iter().map(|l| (l.product_id, l.quantity)).collect();
-            self.return_stock(&back).await?;
+            self.put_back(&taken).await;
             return Ok(Err(refusal));
         }
         Ok(Ok(taken))
+    }
+
+    /// Undoes a partial reservation. A failure here is the one way stock can be lost, so it
+    /// is logged with everything needed to correct it by hand.
+    async fn put_back(&self, taken: &[ReservedLine]) {
+        let lines: Vec<(Uuid, i64)> = taken.iter().map(|l| (l.product_id, l.quantity)).collect();
+        if let Err(err) = self.return_stock(&lines).await {
+            tracing::error!(error = %err, ?lines, "stock taken by a failed reservation was not put back");
+        }
     }
 }
 
@@ -326,8 +342,7 @@ impl ProductStore for CqlProductStore {
                 return Ok(refusal);
             }
             Err(err) => {
-                // Leave the claim: the order service releases this id, which returns nothing
-                // taken here only if the claim is cleared. Clear it so a retry can start over.
+                // Nothing is held any more: clear the claim so a retry can start over.
                 let _ = self
                     .cql
                     .execute("delete_pending_reservation", (reservation_id,))
