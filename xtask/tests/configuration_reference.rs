@@ -3,7 +3,7 @@
 //! documented one that nothing reads any more must go.
 //!
 //! "Read" means a clap argument's `env` attribute or a `std::env::var`/`var_os` call with
-//! a literal name, in any Rust file under services/ or xtask/. "Listed" means a row of a
+//! a literal name, in any Rust file under services/, loadtester/ or xtask/. "Listed" means a row of a
 //! table on the page whose first cell is the name in backticks.
 
 use std::collections::BTreeSet;
@@ -25,7 +25,8 @@ const READ_PATTERNS: &[&str] = &["env = \"", "env::var(\"", "env::var_os(\""];
 fn the_configuration_reference_lists_exactly_the_variables_the_code_reads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut read: BTreeSet<String> = READ_BY_LIBRARIES.iter().map(|&name| name.into()).collect();
-    for file in rust_files(&root.join("services")).chain(rust_files(&root.join("xtask"))) {
+    let sources = ["services", "loadtester", "xtask"].map(|folder| root.join(folder));
+    for file in sources.iter().flat_map(|folder| rust_files(folder)) {
         let source = fs::read_to_string(&file).unwrap();
         read.extend(names_read(&source));
     }

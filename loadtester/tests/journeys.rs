@@ -1,0 +1,161 @@
+//! Each journey, run as a short goose attack against a whole shop on ephemeral loopback
+//! ports (`--direct` with the shop's real ports): no request fails except the expected
+//! outcomes, shoppers leave orders behind, the tester's metrics name every journey, and
+//! goose writes its JSON report.
+
+use std::time::{Duration, Instant};
+
+use goose::config::GooseConfiguration;
+use loadtester::journeys::ALL;
+use loadtester::routes::ServicePorts;
+use loadtester::{LoadTester, TesterOptions, print_notable};
+use serde_json::Value;
+use shop::{RunningShop, ShopConfig};
+
+const ADMIN_PASSWORD: &str = "admin-test-password";
+
+async fn start_shop() -> RunningShop {
+    let mut config = ShopConfig::from_env().expect("default configuration parses");
+    let any_port = "127.0.0.1:0".parse().unwrap();
+    config.backend.listen = any_port;
+    config.user.listen = any_port;
+    config.cart.listen = any_port;
+    config.order.listen = any_port;
+    config.user.bcrypt_cost = 4;
+    config.user.admin_username = "admin".to_owned();
+    config.user.admin_password = ADMIN_PASSWORD.to_owned();
+    config.order.order_processor_tick_ms = 20;
+    shop::start(config).await.expect("the shop starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_journey_runs_clean_against_the_shop() {
+    let started = Instant::now();
+    let shop = start_shop().await;
+    let a = shop.addresses;
+    let mut options = TesterOptions::defaults();
+    options.direct = true;
+    options.direct_ports = ServicePorts {
+        backend: a.backend.port(),
+        cart: a.cart.port(),
+        order: a.order.port(),
+        user: a.user.port(),
+    };
+    options.admin_password = Some(ADMIN_PASSWORD.to_owned());
+    options.metrics_listen = "127.0.0.1:0".parse().unwrap();
+    options.think_time_ms = "20-100".parse().unwrap();
+    options.flash_stock = 5;
+    // Every shopper cancels, so the cancel step runs in a short attack.
+    options.cancel_percent = 100;
+    let tester = LoadTester::start(options).await.expect("the tester starts");
+
+    let report =
+        std::env::temp_dir().join(format!("loadtest-report-{}.json", uuid::Uuid::new_v4()));
+    for journey in ALL {
+        let mut args = vec![
+            "--host",
+            "http://127.0.0.1",
+            "--users",
+            "3",
+            "--increase-rate",
+            "100",
+            "--run-time",
+            "2s",
+            "--scenarios",
+            journey,
+            "--no-telnet",
+            "--quiet",
+        ];
+        let report_arg = format!("--report-file={}", report.display());
+        if *journey == "shopper" {
+            args.push(&report_arg);
+        }
+        let config = GooseConfiguration::parse_args_default(&args).expect("goose options parse");
+        let run = tester.attack(config).await.expect("the attack runs");
+        print_notable(&run);
+        let requests: usize = run
+            .goose
+            .requests
+            .values()
+            .map(|r| r.success_count + r.fail_count)
+            .sum();
+        let failed: Vec<String> = run
+            .goose
+            .requests
+            .iter()
+            .filter(|(_, r)| r.fail_count > 0)
+            .map(|(name, r)| format!("{name}: {} failed", r.fail_count))
+            .collect();
+        assert!(requests > 0, "{journey}: no request was made");
+        assert!(
+            failed.is_empty(),
+            "{journey}: {failed:?}; transaction errors: {:?}",
+            run.goose.transaction_errors
+        );
+        assert!(
+            run.goose.transaction_errors.is_empty(),
+            "{journey}: {:?}",
+            run.goose.transaction_errors
+        );
+    }
+
+    // The shoppers' orders are there for the admin to see.
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("http://{}/user-api/token", a.user))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let orders: Vec<Value> = http
+        .get(format!(
+            "http://{}/order-api/orders/?scope=all&limit=1000",
+            a.order
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!orders.is_empty(), "the shoppers placed no order");
+    assert!(
+        orders.iter().any(|o| o["status"] == "cancelled"),
+        "no order was cancelled"
+    );
+
+    // The tester's own metrics name every journey.
+    let metrics = http
+        .get(format!("http://{}/metrics", tester.metrics_address()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for journey in ALL {
+        assert!(
+            metrics.contains(&format!("loadtest_requests_total{{scenario=\"{journey}\"")),
+            "no requests of {journey} in:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("loadtest_request_duration_seconds_bucket{scenario=\"shopper\""));
+    assert!(metrics.contains("loadtest_users 0"));
+
+    // Goose wrote the JSON report.
+    let report_text = std::fs::read_to_string(&report).expect("the JSON report is written");
+    let _: Value = serde_json::from_str(&report_text).expect("the report is JSON");
+    let _ = std::fs::remove_file(&report);
+
+    drop(tester);
+    shop.shutdown().await.expect("clean shutdown");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}
