@@ -1,6 +1,8 @@
 //! Developer and CI tasks: `cargo xtask <command>`.
 
 mod cassandra;
+mod e2e;
+mod stack;
 
 use std::process::ExitCode;
 
@@ -17,10 +19,16 @@ struct Cli {
 enum Command {
     /// Run a local single-node Cassandra 5.0 fetched from Maven Central.
     Cassandra(cassandra::Args),
+    /// Run the native stack: the four services, nginx, Prometheus, Alertmanager, Jaeger.
+    Stack(stack::Args),
+    /// End-to-end checks against a running stack (`cargo xtask stack up` first).
+    E2e,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Cassandra(args) => cassandra::run(args),
+        Command::Stack(args) => stack::run(args),
+        Command::E2e => e2e::run(),
     }
 }
