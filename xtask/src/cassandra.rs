@@ -66,7 +66,7 @@ pub struct Args {
     #[command(subcommand)]
     action: Action,
     /// CQL native protocol port on 127.0.0.1.
-    #[arg(long, global = true, env = "CASSANDRA_PORT", default_value_t = 9042)]
+    #[arg(long, global = true, env = "CASSANDRA_PORT", default_value_t = DEFAULT_PORT)]
     port: u16,
 }
 
@@ -78,7 +78,7 @@ enum Action {
         #[arg(long)]
         clean: bool,
         /// Inter-node port on 127.0.0.1 (unused by clients, but it must be free).
-        #[arg(long, env = "CASSANDRA_STORAGE_PORT", default_value_t = 7000)]
+        #[arg(long, env = "CASSANDRA_STORAGE_PORT", default_value_t = DEFAULT_STORAGE_PORT)]
         storage_port: u16,
     },
     /// Stop the node with SIGTERM and wait for it to exit.
@@ -86,6 +86,15 @@ enum Action {
     /// Report whether the node is running and answering CQL; exits non-zero if not.
     Status,
 }
+
+/// Starts the node on the default ports unless it runs already: the native stack keeps the
+/// services' data in it.
+pub fn ensure_running() -> Result<()> {
+    start(&Layout::new(), DEFAULT_PORT, DEFAULT_STORAGE_PORT, false)
+}
+
+pub const DEFAULT_PORT: u16 = 9042;
+const DEFAULT_STORAGE_PORT: u16 = 7000;
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let layout = Layout::new();

@@ -1,6 +1,8 @@
 //! The native observability stack: the four services, the nginx gateway and its
 //! exporter, Prometheus, Alertmanager and Jaeger, each a process on 127.0.0.1,
-//! run from the repository's own configuration files (the ones docker-compose uses).
+//! run from the repository's own configuration files (the ones docker-compose uses), with
+//! the services keeping their data in the local Cassandra (`cargo xtask cassandra`), which
+//! `up` starts when it is not running and `down` leaves running.
 //!
 //! Debian's packages provide nginx, Prometheus, Alertmanager and the nginx exporter
 //! (`.ci/install-observability.sh`, `.ci/install-stack.sh`); Jaeger v2 is built once
@@ -265,6 +267,11 @@ impl Component {
                     .env("ORDER_SERVICE_URL", "http://127.0.0.1:8002")
                     .env("USER_SERVICE_URL", "http://127.0.0.1:8003")
                     .env("LOG_FORMAT", "json")
+                    .env("STORAGE", "cql")
+                    .env(
+                        "CQL_CONTACT_POINTS",
+                        format!("127.0.0.1:{}", crate::cassandra::DEFAULT_PORT),
+                    )
                     .env("OTEL_EXPORTER_OTLP_ENDPOINT", OTLP_ENDPOINT)
                     .env("ORDER_STATUS_STEP_MS", ORDER_STATUS_STEP_MS)
                     .env("ADMIN_USERNAME", "admin")
@@ -390,6 +397,7 @@ fn up(layout: &Layout) -> Result<()> {
     }
     build_services(layout)?;
     build_jaeger(layout)?;
+    crate::cassandra::ensure_running()?;
     let docs = prepare_docs(layout)?;
 
     let started_at = Instant::now();

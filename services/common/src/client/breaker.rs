@@ -90,10 +90,13 @@ impl CircuitBreaker {
         };
     }
 
+    /// An open breaker whose cool-down has passed reports half-open: the next call is the
+    /// probe, so readiness and the gauge do not stay "open" on an idle service.
     pub fn state(&self) -> BreakerState {
         match *self.lock() {
             State::Closed { .. } => BreakerState::Closed,
             State::HalfOpen { .. } => BreakerState::HalfOpen,
+            State::Open { until } if Instant::now() >= until => BreakerState::HalfOpen,
             State::Open { .. } => BreakerState::Open,
         }
     }
@@ -127,6 +130,11 @@ mod tests {
     fn lets_one_probe_through_after_the_cool_down() {
         let breaker = CircuitBreaker::new(1, Duration::ZERO);
         breaker.record_failure();
+        assert_eq!(
+            breaker.state(),
+            BreakerState::HalfOpen,
+            "idle after the cool-down"
+        );
         assert!(breaker.try_acquire(), "the probe goes out");
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
         assert!(
@@ -140,12 +148,15 @@ mod tests {
 
     #[test]
     fn a_failed_probe_opens_again() {
-        let breaker = CircuitBreaker::new(5, Duration::ZERO);
+        let cool_down = Duration::from_millis(30);
+        let breaker = CircuitBreaker::new(5, cool_down);
         for _ in 0..5 {
             breaker.record_failure();
         }
+        std::thread::sleep(cool_down);
         assert!(breaker.try_acquire());
         breaker.record_failure();
         assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(!breaker.try_acquire());
     }
 }

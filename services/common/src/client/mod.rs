@@ -166,7 +166,7 @@ struct Inner {
     name: &'static str,
     base_url: String,
     http: reqwest::Client,
-    breaker: CircuitBreaker,
+    breaker: Arc<CircuitBreaker>,
     settings: UpstreamSettings,
     service_tokens: Option<Arc<ServiceTokens>>,
     metrics: ClientMetrics,
@@ -187,16 +187,18 @@ impl Upstream {
         service_tokens: Option<Arc<ServiceTokens>>,
         metrics: ClientMetrics,
     ) -> Self {
-        metrics.set_breaker_state(name, BreakerState::Closed.as_gauge());
+        let breaker = Arc::new(CircuitBreaker::new(
+            settings.breaker_failure_threshold,
+            settings.breaker_open_for,
+        ));
+        let watched = breaker.clone();
+        metrics.watch_breaker(name, move || watched.state().as_gauge());
         Self {
             inner: Arc::new(Inner {
                 name,
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 http,
-                breaker: CircuitBreaker::new(
-                    settings.breaker_failure_threshold,
-                    settings.breaker_open_for,
-                ),
+                breaker,
                 settings,
                 service_tokens,
                 metrics,
@@ -339,9 +341,6 @@ impl Upstream {
             outcome(&result),
             Some(started.elapsed().as_secs_f64()),
         );
-        inner
-            .metrics
-            .set_breaker_state(inner.name, inner.breaker.state().as_gauge());
         result
     }
 

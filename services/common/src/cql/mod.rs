@@ -51,9 +51,15 @@ struct Connected {
 }
 
 const RETRY_CONNECT_EVERY: Duration = Duration::from_secs(2);
+/// The statement name of readiness pings in the database metrics.
+const PING: &str = "ping";
 
 impl Cql {
     fn new(settings: CqlSettings, schema: &'static Schema, metrics: DbMetrics) -> Self {
+        for (name, _) in schema.statements {
+            metrics.declare(name);
+        }
+        metrics.declare(PING);
         Self {
             inner: Arc::new(Inner {
                 settings,
@@ -210,7 +216,7 @@ impl Cql {
             .await;
         self.inner
             .metrics
-            .record("ping", outcome(&result), started.elapsed().as_secs_f64());
+            .record(PING, outcome(&result), started.elapsed().as_secs_f64());
         result.map(drop).map_err(store_error)
     }
 

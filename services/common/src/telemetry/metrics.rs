@@ -1,13 +1,16 @@
 //! Prometheus metrics: one registry per service (labelled `service`), RED metrics for the
 //! HTTP server, per-upstream client metrics, process metrics and build info.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -40,6 +43,15 @@ pub struct DbMetrics {
 }
 
 impl DbMetrics {
+    const OUTCOMES: [&str; 3] = ["success", "error", "timeout"];
+
+    /// Creates a statement's series at zero, so error ratios exist before the first error.
+    pub fn declare(&self, statement: &str) {
+        for outcome in Self::OUTCOMES {
+            self.operations.with_label_values(&[statement, outcome]);
+        }
+    }
+
     pub fn record(&self, statement: &str, outcome: &str, seconds: f64) {
         self.operations
             .with_label_values(&[statement, outcome])
@@ -56,7 +68,40 @@ pub struct ClientMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     retries: IntCounterVec,
-    breaker_state: IntGaugeVec,
+    breakers: BreakerStates,
+}
+
+type StateSource = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Circuit-breaker states, read when Prometheus scrapes: a breaker's state changes with time
+/// alone (its cool-down ends), not only when a call goes out.
+#[derive(Clone)]
+struct BreakerStates {
+    gauge: IntGaugeVec,
+    sources: Arc<Mutex<Vec<(&'static str, StateSource)>>>,
+}
+
+impl Collector for BreakerStates {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        // Two clients of one upstream in a service: report the worse state.
+        let mut worst: BTreeMap<&str, i64> = BTreeMap::new();
+        for (upstream, state) in sources.iter() {
+            let value = state();
+            worst
+                .entry(upstream)
+                .and_modify(|w| *w = (*w).max(value))
+                .or_insert(value);
+        }
+        for (upstream, value) in worst {
+            self.gauge.with_label_values(&[upstream]).set(value);
+        }
+        self.gauge.collect()
+    }
 }
 
 impl Metrics {
@@ -107,7 +152,7 @@ impl Metrics {
                     "Retries of calls to other services.",
                     &["upstream"],
                 ),
-                breaker_state: register(
+                breakers: register(
                     &registry,
                     IntGaugeVec::new(
                         Opts::new(
@@ -115,7 +160,11 @@ impl Metrics {
                             "Circuit breaker per upstream: 0 closed, 1 half-open, 2 open.",
                         ),
                         &["upstream"],
-                    ),
+                    )
+                    .map(|gauge| BreakerStates {
+                        gauge,
+                        sources: Arc::default(),
+                    }),
                 ),
             },
             db: DbMetrics {
@@ -248,8 +297,17 @@ impl ClientMetrics {
         self.retries.with_label_values(&[upstream]).inc();
     }
 
-    pub fn set_breaker_state(&self, upstream: &str, state: i64) {
-        self.breaker_state.with_label_values(&[upstream]).set(state);
+    /// Reports an upstream's breaker state, read on every scrape.
+    pub fn watch_breaker(
+        &self,
+        upstream: &'static str,
+        state: impl Fn() -> i64 + Send + Sync + 'static,
+    ) {
+        self.breakers
+            .sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((upstream, Arc::new(state)));
     }
 }
 
