@@ -7,9 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
 use order_service::store::{CqlOrderStore, CreateOutcome, OrderStore, SCHEMA, TransitionOutcome};
-use shop_common::cql::{Cql, CqlSettings};
+use shop_common::cql::{Cql, testing};
 use shop_common::models::order::{Order, OrderItem, OrderStatus, StatusChange};
-use shop_common::telemetry::metrics::Metrics;
 use uuid::Uuid;
 
 use OrderStatus::*;
@@ -22,35 +21,11 @@ async fn cql_store(keyspace: &str) -> Option<Arc<dyn OrderStore>> {
 }
 
 async fn cql_session(keyspace: &str) -> Option<Cql> {
-    let contact_point =
-        std::env::var("CQL_TEST_CONTACT_POINT").unwrap_or_else(|_| "127.0.0.1:9042".to_owned());
-    let settings = CqlSettings {
-        contact_points: vec![contact_point.clone()],
-        local_dc: None,
-        keyspace: keyspace.to_owned(),
-        consistency: scylla::statement::Consistency::LocalQuorum,
-        replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
-        credentials: None,
-        request_timeout: std::time::Duration::from_secs(10),
-        connect_timeout: std::time::Duration::from_secs(5),
-    };
-    match Cql::connect_now(settings, &SCHEMA, Metrics::new("order-service").db.clone()).await {
-        Ok(cql) => Some(cql),
-        Err(err) if std::env::var_os("REQUIRE_CASSANDRA").is_some() => {
-            panic!("REQUIRE_CASSANDRA is set but Cassandra at {contact_point} is unusable: {err:#}")
-        }
-        Err(err) => {
-            eprintln!(
-                "CQL store tests not run: no Cassandra at {contact_point} ({err:#}).\n\
-                 Start one with `cargo xtask cassandra start`."
-            );
-            None
-        }
-    }
+    testing::session("order-service", &SCHEMA, keyspace).await
 }
 
 fn fresh_keyspace() -> String {
-    format!("test_orders_{}", Uuid::new_v4().simple())
+    testing::fresh_keyspace("test_orders")
 }
 
 /// Now, to the millisecond: the precision a CQL timestamp keeps.

@@ -10,9 +10,8 @@ use clap::Parser;
 use futures_util::future::join_all;
 use scylla::client::session_builder::SessionBuilder;
 use shop_common::auth::Role;
-use shop_common::cql::{Cql, CqlSettings};
+use shop_common::cql::{Cql, testing};
 use shop_common::models::order::{OrderEvent, OrderStatus};
-use shop_common::telemetry::metrics::Metrics;
 use user_service::domain::{StoredUser, User, UserChange};
 use user_service::store::{CqlUserStore, InsertOutcome, ORDER_EVENTS_KEPT, SCHEMA, UserStore};
 use uuid::Uuid;
@@ -29,34 +28,11 @@ async fn cql_store(keyspace: &str) -> Option<Arc<dyn UserStore>> {
 }
 
 async fn cql_session(keyspace: &str) -> Option<Cql> {
-    let contact_point = contact_point();
-    let settings = CqlSettings {
-        contact_points: vec![contact_point.clone()],
-        local_dc: None,
-        keyspace: keyspace.to_owned(),
-        consistency: scylla::statement::Consistency::LocalQuorum,
-        replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
-        credentials: None,
-        request_timeout: std::time::Duration::from_secs(10),
-        connect_timeout: std::time::Duration::from_secs(5),
-    };
-    match Cql::connect_now(settings, &SCHEMA, Metrics::new("user-service").db.clone()).await {
-        Ok(cql) => Some(cql),
-        Err(err) if std::env::var_os("REQUIRE_CASSANDRA").is_some() => {
-            panic!("REQUIRE_CASSANDRA is set but Cassandra at {contact_point} is unusable: {err:#}")
-        }
-        Err(err) => {
-            eprintln!(
-                "CQL store tests not run: no Cassandra at {contact_point} ({err:#}).\n\
-                 Start one with `cargo xtask cassandra start`."
-            );
-            None
-        }
-    }
+    testing::session("user-service", &SCHEMA, keyspace).await
 }
 
 fn fresh_keyspace() -> String {
-    format!("test_users_{}", Uuid::new_v4().simple())
+    testing::fresh_keyspace("test_users")
 }
 
 /// Now, to the millisecond: what a CQL timestamp keeps.

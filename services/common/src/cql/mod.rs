@@ -4,6 +4,7 @@
 
 mod config;
 mod migrate;
+pub mod testing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -1,0 +1,44 @@
+//! For the services' store contract tests: a session on the test Cassandra, in a keyspace of
+//! the test's own. Where no Cassandra answers the CQL half of a suite prints how to start
+//! one and passes over it, except when `REQUIRE_CASSANDRA` is set (CI), where it fails.
+
+use std::time::Duration;
+
+use scylla::statement::Consistency;
+use uuid::Uuid;
+
+use super::{Cql, CqlSettings, Schema};
+use crate::telemetry::metrics::Metrics;
+
+pub async fn session(service: &str, schema: &'static Schema, keyspace: &str) -> Option<Cql> {
+    let contact_point =
+        std::env::var("CQL_TEST_CONTACT_POINT").unwrap_or_else(|_| "127.0.0.1:9042".to_owned());
+    let settings = CqlSettings {
+        contact_points: vec![contact_point.clone()],
+        local_dc: None,
+        keyspace: keyspace.to_owned(),
+        consistency: Consistency::LocalQuorum,
+        replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
+        credentials: None,
+        request_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+    };
+    match Cql::connect_now(settings, schema, Metrics::new(service).db.clone()).await {
+        Ok(cql) => Some(cql),
+        Err(err) if std::env::var_os("REQUIRE_CASSANDRA").is_some() => {
+            panic!("REQUIRE_CASSANDRA is set but Cassandra at {contact_point} is unusable: {err:#}")
+        }
+        Err(err) => {
+            eprintln!(
+                "CQL store tests not run: no Cassandra at {contact_point} ({err:#}).\n\
+                 Start one with `cargo xtask cassandra start`."
+            );
+            None
+        }
+    }
+}
+
+/// A keyspace name no other test uses.
+pub fn fresh_keyspace(prefix: &str) -> String {
+    format!("{prefix}_{}", Uuid::new_v4().simple())
+}
