@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::TokenVerifier;
 use crate::client::{ServiceTokens, Upstream, UpstreamSettings};
 use crate::config::{AuthArgs, JWKS_PATH, UpstreamArgs};
+use crate::faults::Faults;
 use crate::telemetry::metrics::{ClientMetrics, Metrics};
 
 pub const USER_SERVICE: &str = "user-service";
@@ -16,6 +17,7 @@ pub struct Connections {
     settings: UpstreamSettings,
     service_tokens: Arc<ServiceTokens>,
     metrics: ClientMetrics,
+    faults: Faults,
     pub verifier: Arc<TokenVerifier>,
 }
 
@@ -25,6 +27,7 @@ impl Connections {
         auth: &AuthArgs,
         upstream: &UpstreamArgs,
         metrics: &Metrics,
+        faults: &Faults,
     ) -> Self {
         let settings = upstream.settings();
         let http = settings.http_client();
@@ -35,6 +38,7 @@ impl Connections {
             settings.clone(),
             None,
             metrics.client.clone(),
+            faults.clone(),
         );
         let service_tokens = Arc::new(ServiceTokens::new(
             user_service.clone(),
@@ -47,6 +51,7 @@ impl Connections {
             settings,
             service_tokens,
             metrics: metrics.client.clone(),
+            faults: faults.clone(),
         }
     }
 
@@ -59,6 +64,7 @@ impl Connections {
             self.settings.clone(),
             Some(self.service_tokens.clone()),
             self.metrics.clone(),
+            self.faults.clone(),
         )
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod connections;
 pub mod cql;
 pub mod extract;
+pub mod faults;
 pub mod health;
 pub mod models;
 pub mod openapi;

@@ -82,6 +82,12 @@ pub enum ApiError {
     /// The cause is logged, never sent: clients get a generic message.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A failure an admin asked for, through the fault-injection API.
+    #[error("fault {fault} injected this error")]
+    InjectedFault {
+        status: StatusCode,
+        fault: uuid::Uuid,
+    },
 }
 
 impl ApiError {
@@ -104,6 +110,7 @@ impl ApiError {
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InjectedFault { status, .. } => *status,
         }
     }
 
@@ -126,6 +133,7 @@ impl ApiError {
             Self::ServiceUnavailable(_) => "service-unavailable",
             Self::GatewayTimeout(_) => "gateway-timeout",
             Self::Internal(_) => "internal",
+            Self::InjectedFault { .. } => "injected-fault",
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::faults::{self, Faults};
 use crate::openapi;
 use crate::problem::ApiError;
 use crate::telemetry::metrics::{self, Metrics};
@@ -43,22 +44,38 @@ pub struct ServiceInfo {
 
 /// A service's complete HTTP surface: its documented routes under its prefix, the OpenAPI
 /// document, `/metrics`, and the standard middleware around all of it.
+///
+/// The documented routes (but not the fault API's own) become the targets of route faults.
 pub fn assemble(
     routes: OpenApiRouter,
     info: &ServiceInfo,
     settings: &HttpSettings,
     metrics: Arc<Metrics>,
+    faults: &Faults,
 ) -> Router {
     let prefixed = OpenApiRouter::new().nest(info.prefix, routes);
-    let (router, _) = openapi::serve_document(prefixed, info);
+    let (router, document) = openapi::serve_document(prefixed, info);
+    let fault_api = format!("{}{}", info.prefix, faults::api::PATH);
+    faults.set_routes(
+        document
+            .paths
+            .paths
+            .into_keys()
+            .filter(|path| !path.starts_with(&fault_api)),
+    );
     let router = router.route(
         &format!("{}/metrics", info.prefix),
         get(metrics::serve_metrics).with_state(metrics.clone()),
     );
-    with_middleware(router, settings, &metrics)
+    with_middleware(router, settings, &metrics, faults)
 }
 
-fn with_middleware(router: Router, settings: &HttpSettings, metrics: &Metrics) -> Router {
+fn with_middleware(
+    router: Router,
+    settings: &HttpSettings,
+    metrics: &Metrics,
+    faults: &Faults,
+) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -80,8 +97,38 @@ fn with_middleware(router: Router, settings: &HttpSettings, metrics: &Metrics) -
                 .layer(middleware::from_fn_with_state(
                     settings.request_timeout,
                     request_deadline,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    faults.clone(),
+                    inject_faults,
                 )),
         )
+}
+
+/// Applies route faults, after routing and inside the metrics, tracing and deadline layers,
+/// so an injected delay or error is measured, traced and timed out like a real one.
+async fn inject_faults(State(faults): State<Faults>, request: Request, next: Next) -> Response {
+    if !faults.targets_routes() {
+        return next.run(request).await;
+    }
+    let injection = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|route| faults.for_route(route.as_str()));
+    let Some(injection) = injection else {
+        return next.run(request).await;
+    };
+    if !injection.delay.is_zero() {
+        tokio::time::sleep(injection.delay).await;
+    }
+    match injection.failure {
+        Some(failure) => ApiError::InjectedFault {
+            status: failure.status,
+            fault: failure.fault,
+        }
+        .into_response(),
+        None => next.run(request).await,
+    }
 }
 
 async fn not_found() -> ApiError {

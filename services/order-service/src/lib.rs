@@ -16,6 +16,7 @@ use clap::Parser;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
 use shop_common::cql::{Cql, StorageArgs, StorageKind};
+use shop_common::faults::{FaultArgs, Faults};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
 use shop_common::telemetry::metrics::Metrics;
@@ -55,17 +56,26 @@ pub struct Config {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub faults: FaultArgs,
 }
 
 /// The router, and the background processor running until `shutdown` is cancelled.
 pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Router> {
     let metrics = Metrics::new(SERVICE_NAME);
-    let connections = Connections::new(SERVICE_NAME, &config.auth, &config.upstream, &metrics);
+    let faults = Faults::new(&config.faults, &metrics);
+    let connections = Connections::new(
+        SERVICE_NAME,
+        &config.auth,
+        &config.upstream,
+        &metrics,
+        &faults,
+    );
     let store: Arc<dyn OrderStore> = match config.storage.storage {
         StorageKind::Memory => Arc::new(MemoryOrderStore::new()),
         StorageKind::Cql => {
             let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
-            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone());
+            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone(), faults.clone());
             Arc::new(CqlOrderStore::new(cql))
         }
     };
@@ -90,7 +100,12 @@ pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result
         verifier: connections.verifier.clone(),
         readiness,
     };
-    Ok(api::router(state, &config.http.settings(), metrics))
+    Ok(api::router(
+        state,
+        &config.http.settings(),
+        metrics,
+        &faults,
+    ))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -22,6 +22,7 @@ use shop_common::client::Upstream;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::UpstreamCheck;
 use shop_common::cql::{Cql, StorageArgs, StorageKind};
+use shop_common::faults::{FaultArgs, Faults};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
 use shop_common::store::StoreResult;
@@ -92,16 +93,19 @@ pub struct Config {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub faults: FaultArgs,
 }
 
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let signer = Arc::new(token_signer(config)?);
     let metrics = Metrics::new(SERVICE_NAME);
+    let faults = Faults::new(&config.faults, &metrics);
     let store: Arc<dyn UserStore> = match config.storage.storage {
         StorageKind::Memory => Arc::new(MemoryUserStore::new()),
         StorageKind::Cql => {
             let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
-            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone());
+            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone(), faults.clone());
             Arc::new(CqlUserStore::new(cql))
         }
     };
@@ -118,6 +122,7 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
             settings.clone(),
             None,
             metrics.client.clone(),
+            faults.clone(),
         )
     };
     let cart_service = upstream("cart-service", &config.cart_service_url);
@@ -140,7 +145,12 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         readiness,
         business: UserMetrics::new(metrics.registry()),
     };
-    Ok(api::router(state, &config.http.settings(), metrics))
+    Ok(api::router(
+        state,
+        &config.http.settings(),
+        metrics,
+        &faults,
+    ))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

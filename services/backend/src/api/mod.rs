@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use shop_common::auth::TokenVerifier;
+use shop_common::faults::{self, Faults};
 use shop_common::health::{self, Readiness};
 use shop_common::server::{self, HttpSettings, ServiceInfo};
 use shop_common::telemetry::metrics::Metrics;
@@ -42,14 +43,21 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Router {
+pub fn router(
+    state: AppState,
+    http: &HttpSettings,
+    metrics: Arc<Metrics>,
+    faults: &Faults,
+) -> Router {
     let readiness = state.readiness.clone();
+    let fault_api = faults::api::routes(faults, state.verifier.clone());
     let routes = OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(products::list, products::create))
         .routes(routes!(products::get, products::update, products::delete))
         .routes(routes!(reservations::reserve, reservations::release))
         .with_state(state)
-        .merge(health::routes(readiness));
-    server::assemble(routes, &SERVICE, http, metrics)
+        .merge(health::routes(readiness))
+        .merge(fault_api);
+    server::assemble(routes, &SERVICE, http, metrics, faults)
 }

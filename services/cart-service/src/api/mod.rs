@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use shop_common::auth::TokenVerifier;
 use shop_common::client::Upstream;
+use shop_common::faults::{self, Faults};
 use shop_common::health::{self, Readiness};
 use shop_common::server::{self, HttpSettings, ServiceInfo};
 use shop_common::telemetry::metrics::Metrics;
@@ -44,8 +45,14 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Router {
+pub fn router(
+    state: AppState,
+    http: &HttpSettings,
+    metrics: Arc<Metrics>,
+    faults: &Faults,
+) -> Router {
     let readiness = state.readiness.clone();
+    let fault_api = faults::api::routes(faults, state.verifier.clone());
     let routes = OpenApiRouter::new()
         .routes(routes!(cart::get_cart, cart::clear_cart))
         .routes(routes!(cart::add_item))
@@ -54,6 +61,7 @@ pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Ro
         .routes(routes!(cart::checkout))
         .routes(routes!(admin::list_carts))
         .with_state(state)
-        .merge(health::routes(readiness));
-    server::assemble(routes, &SERVICE, http, metrics)
+        .merge(health::routes(readiness))
+        .merge(fault_api);
+    server::assemble(routes, &SERVICE, http, metrics, faults)
 }

@@ -18,6 +18,7 @@ pub use service_token::{ServiceTokens, TokenResponse};
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use crate::faults::{Faults, Injection};
 use crate::problem::{ApiError, Problem};
 use crate::telemetry::metrics::ClientMetrics;
 use crate::telemetry::trace;
@@ -170,6 +171,7 @@ struct Inner {
     settings: UpstreamSettings,
     service_tokens: Option<Arc<ServiceTokens>>,
     metrics: ClientMetrics,
+    faults: Faults,
 }
 
 /// A named dependency at a base URL. Cheap to clone.
@@ -186,7 +188,9 @@ impl Upstream {
         settings: UpstreamSettings,
         service_tokens: Option<Arc<ServiceTokens>>,
         metrics: ClientMetrics,
+        faults: Faults,
     ) -> Self {
+        faults.register_upstream(name);
         let breaker = Arc::new(CircuitBreaker::new(
             settings.breaker_failure_threshold,
             settings.breaker_open_for,
@@ -202,6 +206,7 @@ impl Upstream {
                 settings,
                 service_tokens,
                 metrics,
+                faults,
             }),
         }
     }
@@ -328,9 +333,23 @@ impl Upstream {
             });
         }
         let started = std::time::Instant::now();
-        let result = self
-            .exchange(method, path, body, credentials, idempotency_key)
-            .await;
+        let result = match inner.faults.for_upstream(inner.name) {
+            None => {
+                self.exchange(method, path, body, credentials, idempotency_key)
+                    .await
+            }
+            Some(injection) => {
+                self.exchange_with_fault(
+                    injection,
+                    method,
+                    path,
+                    body,
+                    credentials,
+                    idempotency_key,
+                )
+                .await
+            }
+        };
         match &result {
             Err(err) if err.counts_against_breaker() => inner.breaker.record_failure(),
             _ => inner.breaker.record_success(),
@@ -413,6 +432,43 @@ impl Upstream {
             span.record("otel.status_code", "ERROR");
         }
         result
+    }
+
+    /// An exchange an injected fault delays, or replaces with the failure it injects: the
+    /// caller sees, counts, retries and trips its breaker on it as on a real one.
+    async fn exchange_with_fault(
+        &self,
+        injection: Injection,
+        method: &Method,
+        path: &str,
+        body: Option<&Body>,
+        credentials: Credentials<'_>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Bytes, UpstreamError> {
+        // An injected delay is bounded by the call's timeout, as a slow upstream would be.
+        let budget = self.inner.settings.request_timeout;
+        if injection.delay >= budget {
+            tokio::time::sleep(budget).await;
+            return Err(UpstreamError::Timeout {
+                upstream: self.inner.name,
+            });
+        }
+        tokio::time::sleep(injection.delay).await;
+        match injection.failure {
+            Some(failure) => {
+                tracing::debug!(upstream = self.inner.name, fault = %failure.fault,
+                    status = failure.status.as_u16(), "injected upstream failure");
+                Err(UpstreamError::Status {
+                    upstream: self.inner.name,
+                    status: failure.status,
+                    problem: None,
+                })
+            }
+            None => {
+                self.exchange(method, path, body, credentials, idempotency_key)
+                    .await
+            }
+        }
     }
 
     async fn service_token(&self) -> Result<String, UpstreamError> {

@@ -23,6 +23,7 @@ use tracing::field::Empty;
 pub use config::{CqlSettings, StorageArgs, StorageKind};
 pub use migrate::Migration;
 
+use crate::faults::Faults;
 use crate::store::{StoreError, StoreResult};
 use crate::telemetry::metrics::DbMetrics;
 
@@ -42,6 +43,7 @@ struct Inner {
     settings: CqlSettings,
     schema: &'static Schema,
     metrics: DbMetrics,
+    faults: Faults,
     connected: RwLock<Option<Arc<Connected>>>,
     last_error: RwLock<String>,
 }
@@ -56,16 +58,23 @@ const RETRY_CONNECT_EVERY: Duration = Duration::from_secs(2);
 const PING: &str = "ping";
 
 impl Cql {
-    fn new(settings: CqlSettings, schema: &'static Schema, metrics: DbMetrics) -> Self {
+    fn new(
+        settings: CqlSettings,
+        schema: &'static Schema,
+        metrics: DbMetrics,
+        faults: Faults,
+    ) -> Self {
         for (name, _) in schema.statements {
             metrics.declare(name);
         }
+        faults.register_statements(schema.statements.iter().map(|(name, _)| *name));
         metrics.declare(PING);
         Self {
             inner: Arc::new(Inner {
                 settings,
                 schema,
                 metrics,
+                faults,
                 connected: RwLock::new(None),
                 last_error: RwLock::new("not connected yet".to_owned()),
             }),
@@ -73,8 +82,14 @@ impl Cql {
     }
 
     /// Starts connecting in the background; statements fail with `Unavailable` until then.
-    pub fn start(settings: CqlSettings, schema: &'static Schema, metrics: DbMetrics) -> Self {
-        let cql = Self::new(settings, schema, metrics);
+    /// Database faults of `faults` apply to its statements.
+    pub fn start(
+        settings: CqlSettings,
+        schema: &'static Schema,
+        metrics: DbMetrics,
+        faults: Faults,
+    ) -> Self {
+        let cql = Self::new(settings, schema, metrics, faults);
         tokio::spawn(cql.clone().keep_connecting());
         cql
     }
@@ -85,7 +100,7 @@ impl Cql {
         schema: &'static Schema,
         metrics: DbMetrics,
     ) -> anyhow::Result<Self> {
-        let cql = Self::new(settings, schema, metrics);
+        let cql = Self::new(settings, schema, metrics, Faults::default());
         let connected = cql.connect().await?;
         cql.set_connected(connected);
         Ok(cql)
@@ -239,7 +254,26 @@ impl Cql {
             db.query.text = text,
         );
         let started = Instant::now();
-        let result = call.instrument(span.clone()).await;
+        let result = match self.inner.faults.for_statement(name) {
+            None => call.instrument(span.clone()).await,
+            Some(injection) => {
+                async {
+                    // Bounded by the statement timeout, as a slow database would be.
+                    let budget = self.inner.settings.request_timeout;
+                    tokio::time::sleep(injection.delay.min(budget)).await;
+                    match injection.failure {
+                        // An injected failure is a statement that timed out.
+                        Some(_) => Err(ExecutionError::RequestTimeout(injection.delay)),
+                        None if injection.delay >= budget => {
+                            Err(ExecutionError::RequestTimeout(budget))
+                        }
+                        None => call.await,
+                    }
+                }
+                .instrument(span.clone())
+                .await
+            }
+        };
         self.inner
             .metrics
             .record(name, outcome(&result), started.elapsed().as_secs_f64());

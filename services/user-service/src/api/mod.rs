@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use shop_common::auth::{TokenSigner, TokenVerifier};
 use shop_common::client::Upstream;
+use shop_common::faults::{self, Faults};
 use shop_common::health::{self, Readiness};
 use shop_common::server::{self, HttpSettings, ServiceInfo};
 use shop_common::telemetry::metrics::Metrics;
@@ -50,8 +51,14 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Router {
+pub fn router(
+    state: AppState,
+    http: &HttpSettings,
+    metrics: Arc<Metrics>,
+    faults: &Faults,
+) -> Router {
     let readiness = state.readiness.clone();
+    let fault_api = faults::api::routes(faults, state.verifier.clone());
     let routes = OpenApiRouter::new()
         .routes(routes!(account::register))
         .routes(routes!(account::token))
@@ -63,6 +70,7 @@ pub fn router(state: AppState, http: &HttpSettings, metrics: Arc<Metrics>) -> Ro
         .routes(routes!(me::total_spent))
         .routes(routes!(internal::order_event))
         .with_state(state)
-        .merge(health::routes(readiness));
-    server::assemble(routes, &SERVICE, http, metrics)
+        .merge(health::routes(readiness))
+        .merge(fault_api);
+    server::assemble(routes, &SERVICE, http, metrics, faults)
 }
