@@ -93,6 +93,11 @@ pub fn ensure_running() -> Result<()> {
     start(&Layout::new(), DEFAULT_PORT, DEFAULT_STORAGE_PORT, false)
 }
 
+/// Stops the local node: the end-to-end checks take the database away under the services.
+pub fn stop_local() -> Result<()> {
+    stop(&Layout::new())
+}
+
 pub const DEFAULT_PORT: u16 = 9042;
 const DEFAULT_STORAGE_PORT: u16 = 7000;
 

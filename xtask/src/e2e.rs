@@ -28,7 +28,7 @@ const SERVICES: &[(&str, &str, u16)] = &[
     ("user-service", "/user-api", 8003),
 ];
 
-/// The load tester serves metrics only while a load test runs, and does not exist yet.
+/// The load tester serves metrics only while a load test runs.
 const LOADTESTER_JOB: &str = "loadtester";
 
 /// Where Grafana dashboards will live; each one's expressions are checked like the rules'.
@@ -102,6 +102,9 @@ pub fn run() -> Result<ExitCode> {
         e2e.rule_metrics(&rules);
         e2e.dashboards(&rules);
     }
+    e2e.gateway_hides_metrics();
+    // Last: it disturbs every service.
+    e2e.database_outage();
 
     println!("e2e finished in {:.0} s", started.elapsed().as_secs_f64());
     println!("{} passed, {} failed", e2e.passed, e2e.failed);
@@ -874,6 +877,68 @@ impl E2e {
         );
     }
 
+    /// Prometheus scrapes the services directly; the public gateway does not serve metrics.
+    fn gateway_hides_metrics(&mut self) {
+        self.check_unit("the gateway does not serve the services' metrics", |e2e| {
+            for &(_, prefix, _) in SERVICES {
+                e2e.expect(
+                    e2e.gateway(reqwest::Method::GET, &format!("{prefix}/metrics")),
+                    StatusCode::NOT_FOUND,
+                    &format!("{prefix}/metrics through the gateway"),
+                )?;
+            }
+            Ok(format!("{} services", SERVICES.len()))
+        });
+    }
+
+    /// The database stops and starts again under the running services: they answer 503
+    /// while it is away and serve again by themselves, without a restart.
+    fn database_outage(&mut self) {
+        self.check_unit(
+            "Cassandra stopped and started under the running services: 503 while away, then served again",
+            |e2e| {
+                crate::cassandra::stop_local()?;
+                let while_away = (|| -> Result<(StatusCode, StatusCode)> {
+                    let products = e2e
+                        .gateway(reqwest::Method::GET, "/api/products/")
+                        .send()?
+                        .status();
+                    let ready = e2e
+                        .gateway(reqwest::Method::GET, "/api/health/ready")
+                        .send()?
+                        .status();
+                    Ok((products, ready))
+                })();
+                crate::cassandra::ensure_running()?;
+                let (products, ready) = while_away?;
+                ensure!(
+                    products == StatusCode::SERVICE_UNAVAILABLE
+                        && ready == StatusCode::SERVICE_UNAVAILABLE,
+                    "with Cassandra stopped the products answered {products} and readiness {ready}"
+                );
+                let back = Instant::now();
+                loop {
+                    let status = e2e
+                        .gateway(reqwest::Method::GET, "/api/products/")
+                        .send()?
+                        .status();
+                    if status.is_success() {
+                        break;
+                    }
+                    ensure!(
+                        back.elapsed() < Duration::from_secs(60),
+                        "the products still answer {status} 60 s after Cassandra came back"
+                    );
+                    thread::sleep(Duration::from_millis(500));
+                }
+                Ok(format!(
+                    "503 while away; served again {:.1} s after Cassandra answered",
+                    back.elapsed().as_secs_f64()
+                ))
+            },
+        );
+    }
+
     // ----- the monitoring side
 
     /// Each service's exposition passes `promtool check metrics` (naming and format lint).
@@ -1011,13 +1076,14 @@ impl E2e {
             let data = loop {
                 let data = e2e.prometheus_api("/api/v1/targets", &[("state", "active")])?;
                 // ... and the cart service is down at a scrape during the outage check.
-                let pending = data["activeTargets"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|target| {
-                        target["health"] != "up" && target["labels"]["job"] != LOADTESTER_JOB
-                    });
+                let pending =
+                    data["activeTargets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|target| {
+                            target["health"] != "up" && target["labels"]["job"] != LOADTESTER_JOB
+                        });
                 if !pending || started.elapsed() > SCRAPE_WAIT {
                     break data;
                 }
@@ -1026,7 +1092,12 @@ impl E2e {
             let mut by_job: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
             for target in data["activeTargets"].as_array().into_iter().flatten() {
                 by_job
-                    .entry(target["labels"]["job"].as_str().unwrap_or_default().to_owned())
+                    .entry(
+                        target["labels"]["job"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
                     .or_default()
                     .push((
                         target["scrapeUrl"].as_str().unwrap_or_default().to_owned(),
@@ -1047,7 +1118,7 @@ impl E2e {
                     } else if job == LOADTESTER_JOB {
                         e2e.note(&format!(
                             "{job} target {url} is {health}: expected, the load tester serves \
-                             metrics only while a load test runs (and does not exist yet); not a failure"
+                             metrics only while a load test runs; not a failure"
                         ));
                     } else {
                         problems.push(format!("{job} {url} is {health} ({error})"));
@@ -1055,7 +1126,9 @@ impl E2e {
                 }
             }
             if !jobs.contains(LOADTESTER_JOB) {
-                e2e.note(&format!("the running configuration has no {LOADTESTER_JOB} job"));
+                e2e.note(&format!(
+                    "the running configuration has no {LOADTESTER_JOB} job"
+                ));
             }
             ensure!(problems.is_empty(), "{}", problems.join("; "));
             Ok(format!("{up} targets up in {} jobs", jobs.len()))
