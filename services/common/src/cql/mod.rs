@@ -51,6 +51,8 @@ struct Inner {
 struct Connected {
     session: Session,
     statements: HashMap<&'static str, PreparedStatement>,
+    /// Readiness probes run often: prepared like every other statement.
+    ping: PreparedStatement,
 }
 
 const RETRY_CONNECT_EVERY: Duration = Duration::from_secs(2);
@@ -165,9 +167,14 @@ impl Cql {
                 .map_err(|err| anyhow::anyhow!("preparing {name}: {err}"))?;
             statements.insert(*name, prepared);
         }
+        let ping = session
+            .prepare("SELECT release_version FROM system.local")
+            .await
+            .map_err(|err| anyhow::anyhow!("preparing the readiness ping: {err}"))?;
         Ok(Connected {
             session,
             statements,
+            ping,
         })
     }
 
@@ -226,10 +233,7 @@ impl Cql {
     pub async fn ping(&self) -> StoreResult<()> {
         let connected = self.connected()?;
         let started = Instant::now();
-        let result = connected
-            .session
-            .query_unpaged("SELECT release_version FROM system.local", ())
-            .await;
+        let result = connected.session.execute_unpaged(&connected.ping, ()).await;
         self.inner
             .metrics
             .record(PING, outcome(&result), started.elapsed().as_secs_f64());
