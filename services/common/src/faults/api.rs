@@ -48,8 +48,10 @@ pub fn routes(faults: &Faults, verifier: Arc<TokenVerifier>) -> OpenApiRouter {
 /// Every fault ends by itself after `ttl_seconds`. Kinds: `latency` and `error` on an
 /// inbound `route` of this service (`*` for all) or on calls to an `upstream`;
 /// `database` on this service's CQL statements (refused on the in-memory store, which has no
-/// database); `cpu_burn` on `threads` busy OS threads. An injected route error is answered
-/// with the problem type `injected-fault`.
+/// database); `cpu_burn` on `threads` busy OS threads; `memory_growth` holding memory that
+/// grows by `bytes_per_second`; `file_descriptors` holding open descriptors up to
+/// `limit_fraction` of the process' limit. An injected route error is answered with the
+/// problem type `injected-fault`.
 #[utoipa::path(post, path = "/admin/faults", tag = "faults", request_body = FaultCreate,
     security(("bearer" = [])),
     responses(
@@ -59,8 +61,8 @@ pub fn routes(faults: &Faults, verifier: Arc<TokenVerifier>) -> OpenApiRouter {
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, an unknown route, upstream or statement, or a database fault on a service without a database", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The CPU-burning threads could not start", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, an unknown route, upstream or statement, a database fault on a service without a database, or a file_descriptors fault needing more than 65536 descriptors", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The fault's threads could not start", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create(
     State(state): State<FaultState>,

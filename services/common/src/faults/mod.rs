@@ -6,6 +6,9 @@
 
 pub mod api;
 mod burn;
+mod descriptors;
+mod lifetime;
+mod memory;
 mod metrics;
 mod model;
 #[cfg(test)]
@@ -25,6 +28,8 @@ pub use model::{ALL_ROUTES, Fault, FaultCreate, FaultKind, MAX_TTL_SECONDS};
 
 use crate::problem::ApiError;
 use crate::telemetry::metrics::Metrics;
+use descriptors::DescriptorUsage;
+use lifetime::Lifetime;
 use model::{Catalog, Effect, Target};
 
 #[derive(Debug, Clone, Args)]
@@ -78,7 +83,8 @@ struct Entry {
     effect: Effect,
     fraction: f64,
     expires: Instant,
-    /// Set when the fault is removed: CPU-burning threads stop.
+    /// Set when the fault is removed: the threads of a whole-process fault stop, releasing
+    /// what they hold.
     stop: Arc<AtomicBool>,
 }
 
@@ -252,7 +258,9 @@ impl Faults {
                             });
                         }
                     }
-                    Effect::CpuBurn { .. } => {}
+                    Effect::CpuBurn { .. }
+                    | Effect::MemoryGrowth { .. }
+                    | Effect::FileDescriptors { .. } => {}
                 }
                 self.inner.metrics.injected(entry.kind);
             }
@@ -263,17 +271,22 @@ impl Faults {
         injection
     }
 
-    /// Validates and stores a fault, and starts it (CPU burn starts its threads now).
+    /// Validates and stores a fault, and starts it (a whole-process fault starts its threads
+    /// now).
     pub fn add(&self, create: &FaultCreate) -> Result<Fault, ApiError> {
         let checked = create.check(self)?;
         let fault = create.describe(Uuid::new_v4(), Utc::now());
         let stop = Arc::new(AtomicBool::new(false));
         let expires = Instant::now() + checked.ttl;
-        if let Effect::CpuBurn { threads } = checked.effect {
-            burn::start(threads, expires, &stop).map_err(|err| {
-                ApiError::Internal(format!("cannot start CPU-burning threads: {err}"))
+        let lifetime = Lifetime::new(expires, stop.clone());
+        if let Some(started) = start_process_fault(checked.effect, lifetime) {
+            started.map_err(|err| {
+                // Stops the threads that did start.
+                stop.store(true, Ordering::Relaxed);
+                ApiError::Internal(format!("cannot start the fault's threads: {err}"))
             })?;
-            self.inner.metrics.injected(FaultKind::CpuBurn);
+            // A whole-process fault fires once, when it starts.
+            self.inner.metrics.injected(create.kind);
         }
         let entry = Entry {
             fault: fault.clone(),
@@ -350,7 +363,7 @@ impl Faults {
     }
 
     /// Active faults of each kind, for the gauge.
-    fn active_by_kind(&self) -> [(FaultKind, i64); 4] {
+    fn active_by_kind(&self) -> [(FaultKind, i64); FaultKind::ALL.len()] {
         self.prune();
         let entries = self.inner.entries.read().unwrap_or_else(|p| p.into_inner());
         FaultKind::ALL.map(|kind| {
@@ -395,6 +408,23 @@ impl Catalog for Faults {
 
     fn has_statement(&self, statement: &str) -> bool {
         self.known().statements.contains(statement)
+    }
+
+    fn descriptor_usage(&self) -> Result<DescriptorUsage, String> {
+        DescriptorUsage::of_this_process()
+    }
+}
+
+/// Starts the threads of a whole-process fault; `None` for a fault that applies to requests,
+/// calls or statements instead.
+fn start_process_fault(effect: Effect, lifetime: Lifetime) -> Option<std::io::Result<()>> {
+    match effect {
+        Effect::CpuBurn { threads } => Some(burn::start(threads, &lifetime)),
+        Effect::MemoryGrowth { bytes_per_second } => {
+            Some(memory::start(bytes_per_second, lifetime))
+        }
+        Effect::FileDescriptors { extra } => Some(descriptors::start(extra, lifetime)),
+        Effect::Latency { .. } | Effect::Error { .. } | Effect::Database { .. } => None,
     }
 }
 

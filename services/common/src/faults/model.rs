@@ -8,13 +8,25 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::descriptors::DescriptorUsage;
 use crate::problem::{ApiError, FieldError};
 
 /// The longest a fault may live; every fault has a time-to-live, so none outlives a load test.
-pub const MAX_TTL_SECONDS: u64 = 3600;
+/// Four hours covers the slowest alert reproduction at real rule durations
+/// (ProcessMemoryGrowth: an hour of regression, then 30 minutes of `for`).
+pub const MAX_TTL_SECONDS: u64 = 4 * 3600;
 /// The longest delay one fault adds (its `delay_ms`, and again its `jitter_ms`).
 pub const MAX_DELAY_MS: u64 = 60_000;
 pub const MAX_THREADS: u8 = 4;
+/// The slowest and fastest memory growth, in bytes per second (1 KiB/s to 64 MiB/s).
+pub const MIN_BYTES_PER_SECOND: u64 = 1024;
+pub const MAX_BYTES_PER_SECOND: u64 = 64 * 1024 * 1024;
+/// The most memory one `memory_growth` fault may come to hold (`bytes_per_second` times
+/// `ttl_seconds`): 4 GiB.
+pub const MAX_GROWN_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// The highest share of the descriptor limit a `file_descriptors` fault may reach: the
+/// service keeps a few descriptors to answer, among them the request that deletes the fault.
+pub const MAX_LIMIT_FRACTION: f64 = 0.95;
 /// An inbound `route` target meaning every documented route of the service.
 pub const ALL_ROUTES: &str = "*";
 
@@ -29,10 +41,21 @@ pub enum FaultKind {
     Database,
     /// Keeps `threads` CPU cores busy for the fault's lifetime.
     CpuBurn,
+    /// Holds memory growing by `bytes_per_second` for the fault's lifetime.
+    MemoryGrowth,
+    /// Holds open descriptors up to `limit_fraction` of the process' limit.
+    FileDescriptors,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [Self::Latency, Self::Error, Self::Database, Self::CpuBurn];
+    pub const ALL: [FaultKind; 6] = [
+        Self::Latency,
+        Self::Error,
+        Self::Database,
+        Self::CpuBurn,
+        Self::MemoryGrowth,
+        Self::FileDescriptors,
+    ];
 
     /// The `kind` label of the fault metrics.
     pub fn as_str(self) -> &'static str {
@@ -41,7 +64,15 @@ impl FaultKind {
             Self::Error => "error",
             Self::Database => "database",
             Self::CpuBurn => "cpu_burn",
+            Self::MemoryGrowth => "memory_growth",
+            Self::FileDescriptors => "file_descriptors",
         }
+    }
+
+    /// Whether the fault applies to a share (`fraction`) of requests, calls or statements,
+    /// rather than to the whole process.
+    fn has_fraction(self) -> bool {
+        matches!(self, Self::Latency | Self::Error | Self::Database)
     }
 }
 
@@ -51,8 +82,8 @@ impl FaultKind {
 #[serde(deny_unknown_fields)]
 pub struct FaultCreate {
     pub kind: FaultKind,
-    /// Seconds until the fault removes itself, 1 to 3600. Required for every kind.
-    #[schema(minimum = 1, maximum = 3600)]
+    /// Seconds until the fault removes itself, 1 to 14400. Required for every kind.
+    #[schema(minimum = 1, maximum = 14400)]
     pub ttl_seconds: u64,
     /// `latency`, `error`: an inbound route template of this service, with its prefix (e.g.
     /// `/api/products/{product_id}`), or `*` for all its documented routes. Exactly one of
@@ -83,6 +114,16 @@ pub struct FaultCreate {
     /// `cpu_burn` (required): busy threads, 1 to 4.
     #[schema(minimum = 1, maximum = 4)]
     pub threads: Option<u8>,
+    /// `memory_growth` (required): how fast the held memory grows, in bytes per second,
+    /// 1024 to 67108864 (64 MiB). It grows in steps of 1 MiB, and `bytes_per_second` times
+    /// `ttl_seconds` may be at most 4 GiB.
+    #[schema(minimum = 1024, maximum = 67108864)]
+    pub bytes_per_second: Option<u64>,
+    /// `file_descriptors` (required): the share of the process' soft descriptor limit
+    /// (`process_max_fds`) its open descriptors reach, above 0 and at most 0.95. Refused when
+    /// that takes more than 65536 more descriptors.
+    #[schema(exclusive_minimum = 0.0, maximum = 0.95)]
+    pub limit_fraction: Option<f64>,
 }
 
 /// An active fault.
@@ -108,6 +149,10 @@ pub struct Fault {
     pub fail: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_second: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_fraction: Option<f64>,
     pub ttl_seconds: u64,
     pub created_at: DateTime<Utc>,
     /// When the fault stops applying and disappears (RFC 3339).
@@ -122,25 +167,31 @@ pub(crate) enum Target {
     Upstream(String),
     /// A database statement; `None` is every statement.
     Statement(Option<String>),
-    /// The whole process (CPU burn).
+    /// The whole process (CPU burn, memory growth, file descriptors).
     Process,
 }
 
-/// What a fault does when it fires.
+/// What a fault does when it fires. A `file_descriptors` fault's `extra` is how many more
+/// descriptors it opens, counted when it is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Effect {
     Latency { delay: Duration, jitter: Duration },
     Error { status: StatusCode },
     Database { delay: Duration, fail: bool },
     CpuBurn { threads: u8 },
+    MemoryGrowth { bytes_per_second: u64 },
+    FileDescriptors { extra: u64 },
 }
 
-/// The names a service can target: its routes, upstreams and statements.
+/// What a service offers to target: its routes, upstreams and statements, and the
+/// descriptors its process has left.
 pub(crate) trait Catalog {
     fn has_route(&self, route: &str) -> bool;
     fn has_upstream(&self, upstream: &str) -> bool;
     fn has_database(&self) -> bool;
     fn has_statement(&self, statement: &str) -> bool;
+    /// The process' open descriptors and their limit now, or why they cannot be read.
+    fn descriptor_usage(&self) -> Result<DescriptorUsage, String>;
 }
 
 /// A valid fault, ready to store.
@@ -178,6 +229,8 @@ impl FaultCreate {
                     FaultKind::Database,
                     "statement" | "delay_ms" | "fail" | "fraction"
                 ) | (FaultKind::CpuBurn, "threads")
+                    | (FaultKind::MemoryGrowth, "bytes_per_second")
+                    | (FaultKind::FileDescriptors, "limit_fraction")
             )
         };
         let given = [
@@ -190,6 +243,8 @@ impl FaultCreate {
             ("status", self.status.is_some()),
             ("fail", self.fail.is_some()),
             ("threads", self.threads.is_some()),
+            ("bytes_per_second", self.bytes_per_second.is_some()),
+            ("limit_fraction", self.limit_fraction.is_some()),
         ];
         for (field, present) in given {
             if present && !applies(field) {
@@ -292,6 +347,8 @@ impl FaultCreate {
                 }
                 Effect::CpuBurn { threads }
             }
+            FaultKind::MemoryGrowth => self.check_memory_growth(&mut refuse),
+            FaultKind::FileDescriptors => self.check_file_descriptors(catalog, &mut refuse),
         };
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
@@ -304,9 +361,80 @@ impl FaultCreate {
         })
     }
 
+    /// A `memory_growth` fault's rate, within its bounds and not growing past 4 GiB.
+    fn check_memory_growth(&self, refuse: &mut impl FnMut(&str, String)) -> Effect {
+        let Some(bytes_per_second) = self.bytes_per_second else {
+            refuse(
+                "bytes_per_second",
+                "is required for a memory_growth fault".to_owned(),
+            );
+            return Effect::MemoryGrowth {
+                bytes_per_second: 0,
+            };
+        };
+        if !(MIN_BYTES_PER_SECOND..=MAX_BYTES_PER_SECOND).contains(&bytes_per_second) {
+            refuse(
+                "bytes_per_second",
+                format!("must be between {MIN_BYTES_PER_SECOND} and {MAX_BYTES_PER_SECOND}"),
+            );
+        } else {
+            let grown = bytes_per_second.saturating_mul(self.ttl_seconds);
+            if grown > MAX_GROWN_BYTES {
+                refuse(
+                    "bytes_per_second",
+                    format!(
+                        "bytes_per_second × ttl_seconds would grow to {grown} bytes, over 4 GiB \
+                         ({MAX_GROWN_BYTES}): lower either"
+                    ),
+                );
+            }
+        }
+        Effect::MemoryGrowth { bytes_per_second }
+    }
+
+    /// A `file_descriptors` fault's share of the limit, and how many descriptors reaching
+    /// it takes now.
+    fn check_file_descriptors(
+        &self,
+        catalog: &impl Catalog,
+        refuse: &mut impl FnMut(&str, String),
+    ) -> Effect {
+        let refused = Effect::FileDescriptors { extra: 0 };
+        let Some(fraction) = self.limit_fraction else {
+            refuse(
+                "limit_fraction",
+                "is required for a file_descriptors fault".to_owned(),
+            );
+            return refused;
+        };
+        // Written so that NaN fails too.
+        if !(fraction > 0.0 && fraction <= MAX_LIMIT_FRACTION) {
+            refuse(
+                "limit_fraction",
+                format!("must be above 0 and at most {MAX_LIMIT_FRACTION}"),
+            );
+            return refused;
+        }
+        let extra = catalog
+            .descriptor_usage()
+            .map_err(|why| ("kind", why))
+            .and_then(|usage| {
+                usage
+                    .extra_to_reach(fraction)
+                    .map_err(|why| ("limit_fraction", why))
+            });
+        match extra {
+            Ok(extra) => Effect::FileDescriptors { extra },
+            Err((field, why)) => {
+                refuse(field, why);
+                refused
+            }
+        }
+    }
+
     /// The stored fault as it is listed.
     pub(crate) fn describe(&self, id: Uuid, created_at: DateTime<Utc>) -> Fault {
-        let applies = self.kind != FaultKind::CpuBurn;
+        let applies = self.kind.has_fraction();
         Fault {
             id,
             kind: self.kind,
@@ -319,6 +447,8 @@ impl FaultCreate {
             status: self.status,
             fail: self.fail,
             threads: self.threads,
+            bytes_per_second: self.bytes_per_second,
+            limit_fraction: self.limit_fraction,
             ttl_seconds: self.ttl_seconds,
             created_at,
             expires_at: created_at
