@@ -503,6 +503,49 @@ impl E2e {
             "list carts as admin",
         )?;
 
+        // Each service's fault API (the stack enables it), with a fault that never fires.
+        for &(service, prefix, _) in SERVICES {
+            let faults = format!("{prefix}/admin/faults");
+            let fault = call(
+                self.gateway(M::POST, &faults)
+                    .header("Authorization", bearer(&admin))
+                    .json(&json!({
+                        "kind": "latency",
+                        "route": format!("{prefix}/health/live"),
+                        "delay_ms": 1,
+                        "fraction": 0.0,
+                        "ttl_seconds": 30
+                    })),
+                created,
+                &format!("{service}: inject a fault"),
+            )?;
+            let id = fault["id"].as_str().context("the fault has no id")?;
+            let listed = call(
+                self.gateway(M::GET, &faults)
+                    .header("Authorization", bearer(&admin)),
+                ok,
+                &format!("{service}: list faults"),
+            )?;
+            ensure!(
+                listed
+                    .as_array()
+                    .is_some_and(|all| all.iter().any(|f| f["id"] == id)),
+                "{service} does not list the fault it accepted: {listed}"
+            );
+            call(
+                self.gateway(M::DELETE, &format!("{faults}/{id}"))
+                    .header("Authorization", bearer(&admin)),
+                no_content,
+                &format!("{service}: remove the fault"),
+            )?;
+            call(
+                self.gateway(M::DELETE, &faults)
+                    .header("Authorization", bearer(&admin)),
+                no_content,
+                &format!("{service}: remove every fault"),
+            )?;
+        }
+
         // The customer's views that the user service assembles from the others.
         for path in ["profile", "orders", "total-spent"] {
             call(

@@ -2,7 +2,9 @@
 
 mod cassandra;
 mod e2e;
+mod rules;
 mod stack;
+mod timescale;
 
 use std::process::ExitCode;
 
@@ -21,6 +23,8 @@ enum Command {
     Cassandra(cassandra::Args),
     /// Run the native stack: the four services, nginx, Prometheus, Alertmanager, Jaeger.
     Stack(stack::Args),
+    /// Prometheus configuration and rules in compressed time, for alert reproduction.
+    Rules(rules::Args),
     /// End-to-end checks against a running stack (`cargo xtask stack up` first).
     E2e,
 }
@@ -29,6 +33,7 @@ fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Cassandra(args) => cassandra::run(args),
         Command::Stack(args) => stack::run(args),
+        Command::Rules(args) => rules::run(args),
         Command::E2e => e2e::run(),
     }
 }

@@ -9,6 +9,12 @@
 //! from its Go module (`xtask/jaeger/go.mod`) into `target/stack/bin`. Everything
 //! the stack writes lives under `target/stack/`: pid files, logs (`logs/<name>.log`),
 //! Prometheus' and Alertmanager's storage, the nginx prefix.
+//!
+//! Components can be started and stopped one by one (`up backend`, `down nginx-exporter`)
+//! to make alerts fire, and Prometheus can run in compressed time (`up --time-scale 30`,
+//! its configuration generated into `target/stack/prometheus-scaled` by `rules scale`).
+//! The services run with the fault-injection API on and 4096 open files at most, so that
+//! faults can drive every alert, FileDescriptorsNearLimit included.
 
 use std::fs::{self, File};
 use std::io;
@@ -20,12 +26,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use clap::builder::PossibleValuesParser;
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 /// The admin password the stack's user service starts with (user `admin`).
 /// A development value: the stack listens on loopback only.
 pub const ADMIN_PASSWORD: &str = "stack-admin-dev";
 /// Orders move on every 2 s, so tests see the whole life cycle quickly.
 const ORDER_STATUS_STEP_MS: &str = "2000";
+/// The services' soft limit on open files: a common server setting, and low enough that
+/// a fault holding 85% of it open makes FileDescriptorsNearLimit fire.
+const SERVICE_OPEN_FILES: u64 = 4096;
 /// Where the services send spans: Jaeger's OTLP/HTTP receiver.
 const OTLP_ENDPOINT: &str = "http://127.0.0.1:4318";
 pub const GATEWAY: &str = "http://127.0.0.1:8080";
@@ -45,29 +56,48 @@ pub struct Args {
 
 #[derive(Subcommand)]
 enum Action {
-    /// Build what is missing, start every component that is not running, and wait until
-    /// each one answers.
+    /// Build what is missing, start every component (or the ones named) that is not
+    /// running, and wait until each one answers.
     ///
     /// The services run from debug builds with JSON logs, traces exported to Jaeger,
-    /// orders moving on every 2 s, and the admin account `admin` / `stack-admin-dev`.
+    /// orders moving on every 2 s, the admin account `admin` / `stack-admin-dev`, the
+    /// fault-injection API (FAULTS_ENABLED=true) and a soft limit of 4096 open files.
     /// Components already running are left alone. Needs Debian's nginx, prometheus,
     /// prometheus-alertmanager and prometheus-nginx-exporter (`bash
     /// .ci/install-observability.sh && bash .ci/install-stack.sh`) and Go (Jaeger is
     /// built once from xtask/jaeger/go.mod, a few minutes the first time).
     #[command(verbatim_doc_comment)]
-    Up,
-    /// Stop every component `up` started (SIGTERM, then SIGKILL after 20 s).
-    Down,
-    /// List each component as running or not and answering or not; exits non-zero
-    /// unless all run and answer.
+    Up {
+        /// Start only these components (all when none are named).
+        #[arg(value_name = "COMPONENT", value_parser = component_names())]
+        components: Vec<String>,
+        /// Start Prometheus in compressed time: rule durations divided by N, scrapes and
+        /// evaluations every second (see `cargo xtask rules scale`); 1 is real time.
+        /// Refused when Prometheus already runs with another factor.
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        time_scale: u32,
+    },
+    /// Stop every component `up` started, or the ones named (SIGTERM, then SIGKILL
+    /// after 20 s).
+    Down {
+        /// Stop only these components (all when none are named).
+        #[arg(value_name = "COMPONENT", value_parser = component_names())]
+        components: Vec<String>,
+    },
+    /// List each component as running or not and answering or not, and Prometheus' time
+    /// scale; exits non-zero unless all run and answer.
     Status,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let layout = Layout::new();
     match args.action {
-        Action::Up => up(&layout)?,
-        Action::Down => down(&layout)?,
+        Action::Up {
+            components,
+            time_scale,
+        } => up(&layout, &select(&components), time_scale)?,
+        Action::Down { components } => down(&layout, &select(&components), components.is_empty())?,
         Action::Status => return status(&layout),
     }
     Ok(ExitCode::SUCCESS)
@@ -112,6 +142,24 @@ impl Layout {
 
     fn nginx_prefix(&self) -> PathBuf {
         self.work.join("nginx")
+    }
+
+    /// Where `up --time-scale N` generates Prometheus' configuration and rules.
+    fn scaled_prometheus(&self) -> PathBuf {
+        self.work.join("prometheus-scaled")
+    }
+
+    /// The time scale of the Prometheus last started, for `status` and `up`.
+    fn time_scale_file(&self) -> PathBuf {
+        self.work.join("time-scale")
+    }
+
+    fn prometheus_config(&self, time_scale: u32) -> PathBuf {
+        if time_scale == 1 {
+            self.root.join("observability/prometheus/prometheus.yml")
+        } else {
+            self.scaled_prometheus().join("prometheus.yml")
+        }
     }
 }
 
@@ -212,6 +260,19 @@ const COMPONENTS: &[Component] = &[
     },
 ];
 
+/// The names `up` and `down` accept; clap lists them when given another.
+fn component_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(COMPONENTS.iter().map(|component| component.name))
+}
+
+/// The named components in start order, or all of them when none is named.
+fn select(names: &[String]) -> Vec<&'static Component> {
+    COMPONENTS
+        .iter()
+        .filter(|component| names.is_empty() || names.iter().any(|name| name == component.name))
+        .collect()
+}
+
 /// The service binaries, built together.
 const SERVICE_PACKAGES: &[&str] = &["backend", "user-service", "cart-service", "order-service"];
 
@@ -250,7 +311,7 @@ impl Component {
         }
     }
 
-    fn command(&self, layout: &Layout, tools: &Tools) -> Result<Command> {
+    fn command(&self, layout: &Layout, tools: &Tools, time_scale: u32) -> Result<Command> {
         let obs = layout.root.join("observability");
         let mut command = Command::new(self.program(layout, tools));
         match self.kind {
@@ -275,7 +336,11 @@ impl Component {
                     .env("OTEL_EXPORTER_OTLP_ENDPOINT", OTLP_ENDPOINT)
                     .env("ORDER_STATUS_STEP_MS", ORDER_STATUS_STEP_MS)
                     .env("ADMIN_USERNAME", "admin")
-                    .env("ADMIN_PASSWORD", ADMIN_PASSWORD);
+                    .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+                    // Admins only, and the stack listens on loopback: alert reproduction
+                    // injects faults through it.
+                    .env("FAULTS_ENABLED", "true");
+                limit_open_files(&mut command);
             }
             Kind::Docs => {
                 command
@@ -324,7 +389,7 @@ impl Component {
                 command
                     .arg(format!(
                         "--config.file={}",
-                        obs.join("prometheus/prometheus.yml").display()
+                        layout.prometheus_config(time_scale).display()
                     ))
                     .arg(format!("--storage.tsdb.path={}", storage.display()))
                     .arg("--web.listen-address=127.0.0.1:9090")
@@ -332,6 +397,23 @@ impl Component {
             }
         }
         Ok(command)
+    }
+}
+
+/// Lowers the soft limit on open files in the child, between fork and exec, so the pid
+/// and command line stay the service's own. The hard limit is kept; the soft one never
+/// exceeds it (an unprivileged process cannot raise it).
+fn limit_open_files(command: &mut Command) {
+    let Rlimit { maximum, .. } = getrlimit(Resource::Nofile);
+    let soft = maximum.map_or(SERVICE_OPEN_FILES, |hard| hard.min(SERVICE_OPEN_FILES));
+    let limit = Rlimit {
+        current: Some(soft),
+        maximum,
+    };
+    // SAFETY: the closure makes one system call and allocates nothing, which is all that
+    // is allowed between fork and exec.
+    unsafe {
+        command.pre_exec(move || setrlimit(Resource::Nofile, limit).map_err(io::Error::from));
     }
 }
 
@@ -390,31 +472,24 @@ fn which(name: &str) -> Option<PathBuf> {
     (output.status.success() && !path.is_empty()).then(|| path.into())
 }
 
-fn up(layout: &Layout) -> Result<()> {
+fn up(layout: &Layout, selected: &[&'static Component], time_scale: u32) -> Result<()> {
     let tools = Tools::find()?;
-    for dir in [&layout.bin, &layout.logs, &layout.run] {
-        fs::create_dir_all(dir)?;
+    let prometheus = selected
+        .iter()
+        .any(|component| matches!(component.kind, Kind::Prometheus));
+    if prometheus {
+        check_time_scale(layout, time_scale)?;
     }
-    build_services(layout)?;
-    build_jaeger(layout)?;
-    crate::cassandra::ensure_running()?;
-    let docs = prepare_docs(layout)?;
+    let selected = prepare(layout, selected, time_scale)?;
 
     let started_at = Instant::now();
     let client = http_client();
     let mut started: Vec<(&Component, Child)> = Vec::new();
-    let mut waiting: Vec<&Component> = Vec::new();
-    for component in COMPONENTS {
-        if matches!(component.kind, Kind::Docs) && !docs {
-            println!(
-                "{:<15} not started: no target/site (`bash .ci/docs.sh` builds it); /docs/ answers 502",
-                component.name
-            );
-            continue;
-        }
+    let mut pending: Vec<&Component> = Vec::new();
+    for &component in &selected {
+        pending.push(component);
         if let Some(pid) = running_pid(layout, component)? {
             println!("{:<15} already running (pid {pid})", component.name);
-            waiting.push(component);
             continue;
         }
         if answers(&client, component.ready_url) {
@@ -424,14 +499,108 @@ fn up(layout: &Layout) -> Result<()> {
                 component.ready_url
             );
         }
-        let child = spawn(layout, &tools, component)?;
-        started.push((component, child));
+        started.push((component, spawn(layout, &tools, component, time_scale)?));
     }
 
     println!("waiting until every component answers ...");
-    let mut pending: Vec<&Component> = waiting;
-    pending.extend(started.iter().map(|(component, _)| *component));
-    while !pending.is_empty() {
+    wait_ready(layout, pending, &mut started)?;
+    println!(
+        "answering after {:.1} s:",
+        started_at.elapsed().as_secs_f64()
+    );
+    for component in selected {
+        println!("  {:<15} {}", component.name, component.url);
+    }
+    if prometheus && time_scale > 1 {
+        println!(
+            "  Prometheus in compressed time ({time_scale}x): rules from {}",
+            layout.scaled_prometheus().display()
+        );
+    }
+    println!(
+        "  admin login: admin / {ADMIN_PASSWORD}; logs: {}; stop: cargo xtask stack down",
+        layout.logs.display()
+    );
+    Ok(())
+}
+
+/// Builds and generates what the selected components need, and starts Cassandra for the
+/// services; returns the components to start (docs only when there is a site to serve).
+fn prepare(
+    layout: &Layout,
+    selected: &[&'static Component],
+    time_scale: u32,
+) -> Result<Vec<&'static Component>> {
+    let has = |kind: fn(&Kind) -> bool| selected.iter().any(|component| kind(&component.kind));
+    for dir in [&layout.bin, &layout.logs, &layout.run] {
+        fs::create_dir_all(dir)?;
+    }
+    let services = has(|kind| matches!(kind, Kind::Service { .. }));
+    if services {
+        build_services(layout)?;
+    }
+    if has(|kind| matches!(kind, Kind::Jaeger)) {
+        build_jaeger(layout)?;
+    }
+    if services {
+        crate::cassandra::ensure_running()?;
+    }
+    if has(|kind| matches!(kind, Kind::Prometheus)) && time_scale > 1 {
+        crate::rules::write_scaled(&layout.root, time_scale, &layout.scaled_prometheus())?;
+    }
+    let docs = prepare_docs(layout)?;
+    if !docs && has(|kind| matches!(kind, Kind::Docs)) {
+        println!(
+            "{:<15} not started: no target/site (`bash .ci/docs.sh` builds it); /docs/ answers 502",
+            "docs"
+        );
+    }
+    Ok(selected
+        .iter()
+        .copied()
+        .filter(|component| docs || !matches!(component.kind, Kind::Docs))
+        .collect())
+}
+
+/// Prometheus reads its rules once, at start: a running one keeps its time scale, so a
+/// request for another must not pass as if it had been applied.
+fn check_time_scale(layout: &Layout, wanted: u32) -> Result<()> {
+    if running_pid(layout, component("prometheus")?)?.is_none() {
+        return Ok(());
+    }
+    let running = recorded_time_scale(layout)?;
+    if running != wanted {
+        bail!(
+            "prometheus is running with time scale {running}, not {wanted}; stop it first \
+             (`cargo xtask stack down prometheus`), then run `up` again"
+        );
+    }
+    Ok(())
+}
+
+/// The time scale the last Prometheus started with; 1 when none was recorded.
+fn recorded_time_scale(layout: &Layout) -> Result<u32> {
+    let path = layout.time_scale_file();
+    match fs::read_to_string(&path) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .with_context(|| format!("{} does not hold a time scale", path.display())),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(1),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Waits until every component in `pending` answers; fails when one of those `started`
+/// exits first, or after START_TIMEOUT.
+fn wait_ready(
+    layout: &Layout,
+    mut pending: Vec<&Component>,
+    started: &mut [(&Component, Child)],
+) -> Result<()> {
+    let started_at = Instant::now();
+    let client = http_client();
+    loop {
         let mut still = Vec::new();
         for component in pending {
             if answers(&client, component.ready_url) {
@@ -455,7 +624,7 @@ fn up(layout: &Layout) -> Result<()> {
         }
         pending = still;
         if pending.is_empty() {
-            break;
+            return Ok(());
         }
         if started_at.elapsed() > START_TIMEOUT {
             let names: Vec<String> = pending
@@ -477,30 +646,15 @@ fn up(layout: &Layout) -> Result<()> {
         }
         thread::sleep(POLL);
     }
-    println!(
-        "the stack answers after {:.1} s:",
-        started_at.elapsed().as_secs_f64()
-    );
-    for component in COMPONENTS {
-        if matches!(component.kind, Kind::Docs) && !docs {
-            continue;
-        }
-        println!("  {:<15} {}", component.name, component.url);
-    }
-    println!(
-        "  admin login: admin / {ADMIN_PASSWORD}; logs: {}; stop: cargo xtask stack down",
-        layout.logs.display()
-    );
-    Ok(())
 }
 
 /// Starts one component in the background, its output in its log, its pid in its pid file.
-fn spawn(layout: &Layout, tools: &Tools, component: &Component) -> Result<Child> {
+fn spawn(layout: &Layout, tools: &Tools, component: &Component, time_scale: u32) -> Result<Child> {
     let log_path = layout.log(component.name);
     let log =
         File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let child = component
-        .command(layout, tools)?
+        .command(layout, tools, time_scale)?
         .current_dir(&layout.root)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -517,6 +671,9 @@ fn spawn(layout: &Layout, tools: &Tools, component: &Component) -> Result<Child>
             )
         })?;
     fs::write(layout.pid_file(component.name), child.id().to_string())?;
+    if matches!(component.kind, Kind::Prometheus) {
+        fs::write(layout.time_scale_file(), time_scale.to_string())?;
+    }
     Ok(child)
 }
 
@@ -538,34 +695,17 @@ pub fn stop_component(name: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Starts one stopped component again and waits until it answers.
+/// Starts one stopped component again, at the time scale Prometheus last ran with, and
+/// waits until it answers.
 pub fn start_component(name: &str) -> Result<()> {
     let layout = Layout::new();
     let component = component(name)?;
     if running_pid(&layout, component)?.is_some() {
         return Ok(());
     }
-    let mut child = spawn(&layout, &Tools::find()?, component)?;
-    let client = http_client();
-    let started = Instant::now();
-    while !answers(&client, component.ready_url) {
-        if let Some(exit) = child.try_wait()? {
-            bail!(
-                "{name} exited during startup ({exit}); see {}",
-                component.log_file(&layout).display()
-            );
-        }
-        if started.elapsed() > START_TIMEOUT {
-            bail!(
-                "{name} did not answer {} within {} s; see {}",
-                component.ready_url,
-                START_TIMEOUT.as_secs(),
-                component.log_file(&layout).display()
-            );
-        }
-        thread::sleep(POLL);
-    }
-    Ok(())
+    let time_scale = recorded_time_scale(&layout)?;
+    let child = spawn(&layout, &Tools::find()?, component, time_scale)?;
+    wait_ready(&layout, vec![component], &mut [(component, child)])
 }
 
 /// SIGTERM, then SIGKILL after STOP_TIMEOUT; true if it had to be killed.
@@ -654,12 +794,14 @@ fn prepare_docs(layout: &Layout) -> Result<bool> {
     Ok(true)
 }
 
-fn down(layout: &Layout) -> Result<()> {
+/// Stops the selected components, last started first; `all` when none was named.
+fn down(layout: &Layout, selected: &[&Component], all: bool) -> Result<()> {
     let mut stuck = Vec::new();
-    for component in COMPONENTS.iter().rev() {
+    for component in selected.iter().rev() {
         let pid_file = layout.pid_file(component.name);
         let Some(pid) = running_pid(layout, component)? else {
-            if pid_file.exists() {
+            // A component asked for by name gets an answer even without a pid file.
+            if pid_file.exists() || !all {
                 println!("{:<15} was not running", component.name);
             }
             remove_file_if_exists(&pid_file)?;
@@ -678,7 +820,9 @@ fn down(layout: &Layout) -> Result<()> {
             layout.logs.display()
         );
     }
-    println!("the stack is down");
+    if all {
+        println!("the stack is down");
+    }
     Ok(())
 }
 
@@ -707,6 +851,10 @@ fn status(layout: &Layout) -> Result<ExitCode> {
         let pid = running_pid(layout, component)?;
         let answering = answers(&client, component.ready_url);
         let state = match (pid, answering) {
+            (Some(pid), true) if matches!(component.kind, Kind::Prometheus) => format!(
+                "running (pid {pid}), answering, time scale {}",
+                recorded_time_scale(layout)?
+            ),
             (Some(pid), true) => format!("running (pid {pid}), answering"),
             (Some(pid), false) => {
                 healthy = false;
