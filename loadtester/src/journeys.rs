@@ -165,6 +165,11 @@ async fn leave(ctx: &Ctx, _user: &mut GooseUser) -> TxResult {
 }
 
 /// Logs in and returns the token.
+/// How often a shopper tries to log in while the gateway answers 429, backing off a little
+/// longer each time.
+const LOGIN_ATTEMPTS: u32 = 8;
+const LOGIN_BACKOFF: Duration = Duration::from_millis(250);
+
 async fn log_in(
     ctx: &Ctx,
     user: &mut GooseUser,
@@ -172,13 +177,24 @@ async fn log_in(
     username: &str,
     password: &str,
 ) -> Result<String, Box<TransactionError>> {
-    let mut answer = send(
-        ctx,
-        user,
-        Call::new(scenario, "token", Method::POST, "/user-api/token".into())
-            .form(&[("username", username), ("password", password)]),
-    )
-    .await?;
+    let mut attempt = 1;
+    let mut answer = loop {
+        let answer = send(
+            ctx,
+            user,
+            Call::new(scenario, "token", Method::POST, "/user-api/token".into())
+                .form(&[("username", username), ("password", password)])
+                .accept(&[200, 429]),
+        )
+        .await?;
+        // The gateway limits logins per address (429); a real client backs off and tries
+        // again rather than carrying on without a token.
+        if answer.status != 429 || attempt == LOGIN_ATTEMPTS {
+            break answer;
+        }
+        tokio::time::sleep(LOGIN_BACKOFF * attempt).await;
+        attempt += 1;
+    };
     let token: Token = answer.json(ctx, user)?;
     answer.check(
         ctx,
@@ -189,9 +205,13 @@ async fn log_in(
     Ok(token.access_token)
 }
 
-/// Registers a unique user and logs them in.
+/// A new user arrives: registers a unique account and logs in.
 async fn register(ctx: &Ctx, user: &mut GooseUser, scenario: &'static str) -> TxResult {
     ctx.metrics.users.inc();
+    sign_up(ctx, user, scenario).await
+}
+
+async fn sign_up(ctx: &Ctx, user: &mut GooseUser, scenario: &'static str) -> TxResult {
     let username = format!(
         "lt-{scenario}-{}",
         &Uuid::new_v4().simple().to_string()[..16]
@@ -783,13 +803,17 @@ async fn maybe_cancel(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
     let Some((id, _)) = session(user).orders.last().copied() else {
         return Ok(());
     };
+    cancel(ctx, user, SHOPPER, id).await
+}
+
+async fn cancel(ctx: &Ctx, user: &mut GooseUser, journey: &'static str, id: Uuid) -> TxResult {
     let token = token(user);
     let mut answer = send(
         ctx,
         user,
         // 409: it shipped already (or was cancelled), which the shop rightly refuses.
         Call::new(
-            SHOPPER,
+            journey,
             "cancel order",
             Method::PUT,
             format!("/order-api/orders/{id}/cancel"),
@@ -1077,6 +1101,10 @@ async fn flash_start(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 async fn flash_grab(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
+    // A buyer whose sign-up failed signs up again instead of queueing without a token.
+    if session(user).token.is_empty() {
+        return sign_up(ctx, user, FLASH_SALE).await;
+    }
     let token = token(user);
     let flash = ctx.catalogue.flash.clone();
     let mut answer = send(
@@ -1173,7 +1201,13 @@ async fn flash_grab(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
                 order.id, order.total_cents
             )
         },
-    )
+    )?;
+    // Some buyers change their minds: each cancellation puts a unit back, which the
+    // waiting crowd races for again, as in a real flash sale.
+    if fastrand::u32(..100) < ctx.cancel_percent {
+        cancel(ctx, user, FLASH_SALE, order.id).await?;
+    }
+    Ok(())
 }
 
 /// A 409 in a flash sale must say why: out of stock.

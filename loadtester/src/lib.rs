@@ -7,6 +7,7 @@
 pub mod client;
 pub mod journeys;
 pub mod model;
+pub mod reproduce;
 pub mod routes;
 pub mod seed;
 pub mod telemetry;
@@ -47,14 +48,23 @@ pub const DEFAULT_MIX: &str = "browser=4,shopper=3,admin=1,stuffer=1,flashsale=1
     after_help = "Examples:\n  \
                   loadtester demo\n  \
                   loadtester --host http://127.0.0.1:8080 -u 20 -r 2 -t 5m --report-file report.html\n  \
-                  loadtester --direct --host http://127.0.0.1 -u 10 -t 1m --scenarios shopper"
+                  loadtester --direct --host http://127.0.0.1 -u 10 -t 1m --scenarios shopper\n  \
+                  loadtester reproduce high-5xx-ratio --admin-password stack-admin-dev\n  \
+                  loadtester reproduce --all --time-scale 30 --admin-password stack-admin-dev"
 )]
 pub struct Cli {
-    /// `run` loads a shop that is already running; `demo` starts one in this process first.
+    /// `run` loads a shop that is already running; `demo` starts one in this process first;
+    /// `reproduce` makes the named alerts fire (see --all).
     #[arg(value_enum, default_value_t = Mode::Run)]
     pub mode: Mode,
+    /// With `reproduce`: the alerts, by rule name (`High5xxRatio`) or playbook name
+    /// (`high-5xx-ratio`).
+    #[arg(value_name = "ALERT")]
+    pub alerts: Vec<String>,
     #[command(flatten)]
     pub tester: TesterOptions,
+    #[command(flatten)]
+    pub reproduce: reproduce::ReproduceOptions,
     #[command(flatten)]
     pub goose: GooseConfiguration,
 }
@@ -63,6 +73,7 @@ pub struct Cli {
 pub enum Mode {
     Run,
     Demo,
+    Reproduce,
 }
 
 /// The project's own options; each also reads a `LOADTEST_*` variable.
@@ -134,7 +145,7 @@ pub struct TesterOptions {
         value_name = "N"
     )]
     pub flash_stock: i64,
-    /// Share of shoppers' orders they cancel, in percent.
+    /// Share of their orders shoppers and flash-sale buyers cancel, in percent.
     #[arg(
         long,
         env = "LOADTEST_CANCEL_PERCENT",
@@ -166,7 +177,7 @@ impl TesterOptions {
         }
     }
 
-    fn admin_password(&self) -> String {
+    pub(crate) fn admin_password(&self) -> String {
         self.admin_password
             .clone()
             .or_else(|| std::env::var("ADMIN_PASSWORD").ok())
@@ -270,6 +281,11 @@ impl LoadTester {
 
     pub fn metrics_address(&self) -> SocketAddr {
         self.metrics_address
+    }
+
+    /// The options the next [`LoadTester::attack`] runs with.
+    pub fn options_mut(&mut self) -> &mut TesterOptions {
+        &mut self.options
     }
 
     pub fn metrics(&self) -> &Arc<LoadMetrics> {

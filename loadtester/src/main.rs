@@ -31,9 +31,17 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Cli {
         mode,
+        alerts,
         mut tester,
+        reproduce,
         mut goose,
     } = cli;
+    if mode == Mode::Reproduce {
+        return loadtester::reproduce::command(&alerts, reproduce, tester, goose).await;
+    }
+    if !alerts.is_empty() {
+        anyhow::bail!("alert names only go with `reproduce`: {}", alerts.join(" "));
+    }
     let shop = if mode == Mode::Demo {
         // The services log through `tracing`; without a subscriber of their own their events
         // would reach goose's console logger. The demo shows goose's output only.

@@ -1,0 +1,446 @@
+//! One reproduction, start to end: wait until the alert is quiet, stop components, apply
+//! faults, load, watch Prometheus until the alert fires or the bound passes, clear
+//! everything, optionally wait for the resolve, and gather the report.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use goose::config::GooseConfiguration;
+
+use super::ReproduceOptions;
+use super::control;
+use super::faults::{Applied, FaultApi};
+use super::playbook::{Load, Playbook};
+use super::prometheus::{ActiveAlert, AlertRule, Prometheus};
+use super::report::{Event, Expression, LoadSummary, Outcome, Report, SeriesSummary, value_text};
+use crate::{LoadTester, Run, TesterOptions};
+
+const POLL: Duration = Duration::from_secs(1);
+/// Faults outlive the bound by this much, so that they cover the whole run even when
+/// clearing them fails: the time-to-live still ends them.
+const FAULT_TTL_MARGIN: Duration = Duration::from_secs(60);
+/// How many example traces a report lists.
+const EXAMPLE_TRACES: usize = 10;
+
+pub struct Reproducer<'a> {
+    pub options: &'a ReproduceOptions,
+    pub prometheus: &'a Prometheus,
+    pub faults: Option<&'a FaultApi>,
+    pub tester: &'a mut LoadTester,
+    /// The command line's tester options, which each playbook's load starts from.
+    pub tester_options: &'a TesterOptions,
+    pub goose: &'a GooseConfiguration,
+}
+
+/// The events of one run, each timed from its start.
+struct Timeline {
+    start: DateTime<Utc>,
+    events: Vec<Event>,
+}
+
+impl Timeline {
+    fn new() -> Self {
+        Self {
+            start: Utc::now(),
+            events: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, what: impl Into<String>) {
+        self.record_at(Utc::now(), what);
+    }
+
+    fn record_at(&mut self, at: DateTime<Utc>, what: impl Into<String>) {
+        let what = what.into();
+        let seconds = (at - self.start).num_milliseconds() as f64 / 1000.0;
+        println!("  +{seconds:>6.1} s  {what}");
+        self.events.push(Event { at, seconds, what });
+    }
+}
+
+/// What watching the alert saw.
+struct Watched {
+    firing_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+impl Reproducer<'_> {
+    pub async fn reproduce(&mut self, playbook: &Playbook) -> Report {
+        let bound = playbook
+            .fires_within
+            .under_time_scale(self.options.time_scale);
+        let mut report = Report {
+            alert: playbook.alert.clone(),
+            playbook: playbook.name.clone(),
+            summary: playbook.summary.clone(),
+            labels: playbook.labels.clone(),
+            time_scale: self.options.time_scale,
+            bound_seconds: bound.as_secs(),
+            outcome: Outcome::Error,
+            detail: None,
+            fired_after_seconds: None,
+            timeline: Vec::new(),
+            expression: None,
+            faults: Vec::new(),
+            stopped: Vec::new(),
+            load: None,
+            traces: Vec::new(),
+        };
+        let mut timeline = Timeline::new();
+        if let Err(err) = self
+            .carry_out(playbook, bound, &mut timeline, &mut report)
+            .await
+        {
+            timeline.record(format!("error: {err:#}"));
+            report.outcome = Outcome::Error;
+            report.detail = Some(format!("{err:#}"));
+        }
+        report.timeline = timeline.events;
+        report
+    }
+
+    async fn carry_out(
+        &mut self,
+        playbook: &Playbook,
+        bound: Duration,
+        timeline: &mut Timeline,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let rule = self.prometheus.alert_rule(&playbook.alert).await?;
+        self.wait_until_quiet(playbook, bound).await?;
+        // The run starts once the alert is quiet; waiting for that is not part of it.
+        *timeline = Timeline::new();
+        timeline.record(format!(
+            "start: {} (bound {} s)",
+            playbook.summary,
+            bound.as_secs()
+        ));
+        let applied = self.disturb(playbook, bound, timeline, report).await;
+        let watched = match &applied {
+            Ok(_) => self.load_and_watch(playbook, bound, timeline, report).await,
+            Err(_) => Watched {
+                firing_at: None,
+                last_error: None,
+            },
+        };
+        self.restore(
+            playbook,
+            applied.as_deref().unwrap_or_default(),
+            timeline,
+            report,
+        )
+        .await;
+        applied?;
+        match watched.firing_at {
+            Some(at) => {
+                report.outcome = Outcome::Fired;
+                report.fired_after_seconds =
+                    Some((at - timeline.start).num_milliseconds() as f64 / 1000.0);
+                if self.options.wait_resolved {
+                    self.wait_resolved(playbook, bound, timeline).await;
+                }
+            }
+            None => {
+                report.outcome = Outcome::NotFired;
+                report.detail = Some(match watched.last_error {
+                    Some(error) => {
+                        format!("not firing; the last poll of Prometheus failed: {error}")
+                    }
+                    None => "the alert was not firing when the bound passed".into(),
+                });
+            }
+        }
+        report.expression = Some(self.expression(&rule, timeline.start).await);
+        Ok(())
+    }
+
+    /// An alert already active before the run would prove nothing: wait for it to end.
+    async fn wait_until_quiet(&self, playbook: &Playbook, bound: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let active = self.matching(playbook).await?;
+            if active.is_none() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "{} was already active before the run and stayed so for {} s; a \
+                     reproduction would prove nothing",
+                    playbook.alert,
+                    bound.as_secs()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn matching(&self, playbook: &Playbook) -> anyhow::Result<Option<ActiveAlert>> {
+        let alerts = self.prometheus.active_alerts().await?;
+        Ok(alerts
+            .into_iter()
+            .find(|alert| alert.carries(&playbook.alert, &playbook.labels)))
+    }
+
+    /// Stops the playbook's components and applies its faults.
+    async fn disturb(
+        &self,
+        playbook: &Playbook,
+        bound: Duration,
+        timeline: &mut Timeline,
+        report: &mut Report,
+    ) -> anyhow::Result<Vec<Applied>> {
+        for component in &playbook.stop {
+            control::run(&self.options.stop_command, component).await?;
+            report.stopped.push(component.clone());
+            timeline.record(format!("stopped {component}"));
+        }
+        if playbook.faults.is_empty() {
+            return Ok(Vec::new());
+        }
+        let api = self.faults.ok_or_else(|| {
+            anyhow::anyhow!("this playbook injects faults, but no admin token was obtained")
+        })?;
+        let applied = api
+            .apply_all(&playbook.faults, bound + FAULT_TTL_MARGIN)
+            .await?;
+        for fault in &applied {
+            let what = format!("{} {}", fault.service.name(), fault.description);
+            timeline.record(format!("fault applied: {what}"));
+            report.faults.push(what);
+        }
+        Ok(applied)
+    }
+
+    async fn restore(
+        &self,
+        playbook: &Playbook,
+        applied: &[Applied],
+        timeline: &mut Timeline,
+        report: &mut Report,
+    ) {
+        if let Some(api) = self.faults
+            && !applied.is_empty()
+        {
+            api.remove_all(applied).await;
+            timeline.record("faults cleared");
+        }
+        for component in &report.stopped {
+            match control::run(&self.options.start_command, component).await {
+                Ok(()) => timeline.record(format!("started {component} again")),
+                Err(err) => timeline.record(format!("could not start {component} again: {err:#}")),
+            }
+        }
+        if playbook.load.is_some() {
+            timeline.record("load stopped");
+        }
+    }
+
+    /// Runs the playbook's load (if any) while watching the alert; the load ends when the
+    /// alert fires or the bound passes.
+    async fn load_and_watch(
+        &mut self,
+        playbook: &Playbook,
+        bound: Duration,
+        timeline: &mut Timeline,
+        report: &mut Report,
+    ) -> Watched {
+        let deadline = tokio::time::Instant::now() + bound;
+        let Some(load) = &playbook.load else {
+            return self.watch(playbook, deadline, timeline).await;
+        };
+        let config = match self.load_config(playbook, load, bound) {
+            Ok(config) => config,
+            Err(err) => {
+                timeline.record(format!("load not started: {err:#}"));
+                return self.watch(playbook, deadline, timeline).await;
+            }
+        };
+        timeline.record(format!(
+            "load started: {} users of {}",
+            load.users, load.mix
+        ));
+        let finished = Arc::new(AtomicBool::new(false));
+        let prometheus = self.prometheus;
+        let attack = async {
+            let run = self.tester.attack(config).await;
+            finished.store(true, Ordering::Relaxed);
+            run
+        };
+        let watch = async {
+            let watched = watch_alert(prometheus, playbook, deadline, timeline).await;
+            stop_load(&finished).await;
+            watched
+        };
+        let (run, watched) = tokio::join!(attack, watch);
+        match run {
+            Ok(run) => self.summarise_load(playbook, load, run, report),
+            Err(err) => timeline.record(format!("load failed: {err:#}")),
+        }
+        watched
+    }
+
+    async fn watch(
+        &self,
+        playbook: &Playbook,
+        deadline: tokio::time::Instant,
+        timeline: &mut Timeline,
+    ) -> Watched {
+        watch_alert(self.prometheus, playbook, deadline, timeline).await
+    }
+
+    fn load_config(
+        &mut self,
+        playbook: &Playbook,
+        load: &Load,
+        bound: Duration,
+    ) -> anyhow::Result<GooseConfiguration> {
+        let options = self.tester.options_mut();
+        *options = self.tester_options.clone();
+        options.mix = load.mix()?;
+        options.direct = load.direct;
+        if let Some(think) = load.think_time()? {
+            options.think_time_ms = think;
+        }
+        if let Some(stock) = load.flash_stock {
+            options.flash_stock = stock;
+        }
+        if let Some(percent) = load.cancel_percent {
+            options.cancel_percent = percent;
+        }
+        let mut config = self.goose.clone();
+        config.users = Some(load.users);
+        config.increase_rate = Some(load.users.to_string());
+        config.run_time = Some(format!("{}s", bound.as_secs() + 1));
+        // Failed requests are listed by trace id in the report; goose's own error table
+        // would repeat each of them, as every message carries its own trace id.
+        config.no_error_summary = true;
+        config.no_telnet = true;
+        config.no_websocket = true;
+        let goose_report = self
+            .options
+            .report_dir
+            .join(format!("{}.goose.html", playbook.name));
+        std::fs::create_dir_all(&self.options.report_dir)?;
+        config.report_file = vec![goose_report.display().to_string()];
+        Ok(config)
+    }
+
+    fn summarise_load(&self, playbook: &Playbook, load: &Load, run: Run, report: &mut Report) {
+        let requests = run.goose.requests.values();
+        let (succeeded, failed) = requests.fold((0, 0), |(ok, failed), request| {
+            (ok + request.success_count, failed + request.fail_count)
+        });
+        report.load = Some(LoadSummary {
+            mix: load.mix.clone(),
+            users: load.users,
+            seconds: run.goose.duration,
+            requests: succeeded + failed,
+            failed,
+            goose_summary: run.goose.to_string(),
+            goose_report: Some(
+                self.options
+                    .report_dir
+                    .join(format!("{}.goose.html", playbook.name)),
+            ),
+        });
+        report.traces = run.notable.into_iter().take(EXAMPLE_TRACES).collect();
+    }
+
+    async fn wait_resolved(&self, playbook: &Playbook, bound: Duration, timeline: &mut Timeline) {
+        let deadline = tokio::time::Instant::now() + bound;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(None) = self.matching(playbook).await {
+                timeline.record("resolved");
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        timeline.record(format!("still active {} s after clearing", bound.as_secs()));
+    }
+
+    /// The rule's expression from a little before the start until now.
+    async fn expression(&self, rule: &AlertRule, start: DateTime<Utc>) -> Expression {
+        let end = Utc::now();
+        let lead = chrono::Duration::seconds(((end - start).num_seconds() / 10).max(5));
+        let span = (end - start + lead)
+            .to_std()
+            .unwrap_or(Duration::from_secs(60));
+        let step = (span / 120).max(Duration::from_secs(1));
+        let series = match self
+            .prometheus
+            .query_range(&rule.query, start - lead, end, step)
+            .await
+        {
+            Ok(series) => series
+                .iter()
+                .filter_map(|series| SeriesSummary::of(series, start))
+                .collect(),
+            Err(err) => {
+                eprintln!("could not read the expression's values: {err:#}");
+                Vec::new()
+            }
+        };
+        Expression {
+            query: rule.query.clone(),
+            for_seconds: rule.duration,
+            series,
+        }
+    }
+}
+
+/// Polls the active alerts until the playbook's alert fires or `deadline` passes, noting
+/// when it became pending (Prometheus' `activeAt`) and when it was first seen firing.
+async fn watch_alert(
+    prometheus: &Prometheus,
+    playbook: &Playbook,
+    deadline: tokio::time::Instant,
+    timeline: &mut Timeline,
+) -> Watched {
+    let mut pending_seen = false;
+    loop {
+        let last_error = match prometheus.active_alerts().await {
+            Ok(alerts) => {
+                let found = alerts
+                    .into_iter()
+                    .find(|alert| alert.carries(&playbook.alert, &playbook.labels));
+                if let Some(alert) = found {
+                    if !pending_seen {
+                        pending_seen = true;
+                        let at = alert.active_at.unwrap_or_else(Utc::now);
+                        let value = alert.value.as_deref().map_or_else(String::new, value_text);
+                        timeline.record_at(at, format!("pending (value {value})"));
+                    }
+                    if alert.state == "firing" {
+                        let now = Utc::now();
+                        timeline.record_at(now, "firing");
+                        return Watched {
+                            firing_at: Some(now),
+                            last_error: None,
+                        };
+                    }
+                }
+                None
+            }
+            Err(err) => Some(format!("{err:#}")),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            timeline.record("bound passed without the alert firing");
+            return Watched {
+                firing_at: None,
+                last_error,
+            };
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Ends the running goose attack. Goose clears its killswitch when an attack starts, so
+/// one pulled while the tester still seeds would be lost: pull it until the attack ends.
+async fn stop_load(finished: &AtomicBool) {
+    while !finished.load(Ordering::Relaxed) {
+        goose::trigger_killswitch("the alert fired or its bound passed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
