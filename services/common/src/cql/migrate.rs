@@ -2,9 +2,22 @@
 //! several instances start at once (every statement is `IF NOT EXISTS`, and each applied
 //! version is recorded with a lightweight transaction).
 
+use std::time::Duration;
+
 use scylla::client::session::Session;
+use scylla::statement::unprepared::Statement;
 
 use super::CqlSettings;
+
+/// Schema changes wait for every node to write the new schema; on a busy node that takes
+/// far longer than a request may, so they get their own deadline.
+const SCHEMA_CHANGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn schema_change(cql: impl Into<String>) -> Statement {
+    let mut statement = Statement::new(cql);
+    statement.set_request_timeout(Some(SCHEMA_CHANGE_TIMEOUT));
+    statement
+}
 
 /// One migration: a version and its statements, separated by `;`.
 pub struct Migration {
@@ -20,19 +33,19 @@ pub(super) async fn run(
     let keyspace = &settings.keyspace;
     session
         .query_unpaged(
-            format!(
+            schema_change(format!(
                 "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {}",
                 settings.replication
-            ),
+            )),
             (),
         )
         .await?;
     session
         .query_unpaged(
-            format!(
+            schema_change(format!(
                 "CREATE TABLE IF NOT EXISTS {keyspace}.schema_migrations \
                  (version text PRIMARY KEY, applied_at timestamp)"
-            ),
+            )),
             (),
         )
         .await?;
@@ -44,7 +57,7 @@ pub(super) async fn run(
         }
         for statement in statements(migration.cql) {
             session
-                .query_unpaged(statement, ())
+                .query_unpaged(schema_change(statement), ())
                 .await
                 .map_err(|err| anyhow::anyhow!("migration {} failed: {err}", migration.version))?;
         }
