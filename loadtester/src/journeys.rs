@@ -19,8 +19,11 @@ pub const SHOPPER: &str = "shopper";
 pub const ADMIN: &str = "admin";
 pub const STUFFER: &str = "stuffer";
 pub const FLASH_SALE: &str = "flashsale";
+/// The gateway's static answer alone: what the load generator itself can do
+/// (`cargo xtask bench`). It needs the gateway: `--direct` has no `/static-ok`.
+pub const STATIC: &str = "static";
 /// Every journey, in the order `--mix` lists them.
-pub const ALL: &[&str] = &[BROWSER, SHOPPER, ADMIN, STUFFER, FLASH_SALE];
+pub const ALL: &[&str] = &[BROWSER, SHOPPER, ADMIN, STUFFER, FLASH_SALE, STATIC];
 
 /// The password every registered shopper uses.
 const PASSWORD: &str = "loadtest-password";
@@ -114,6 +117,13 @@ pub fn scenario(
                 .register_transaction(step!(ctx, "grab the deal", flash_grab))
                 .register_transaction(step!(ctx, "leave", leave).set_on_stop()),
             0.5,
+        ),
+        STATIC => (
+            Scenario::new(STATIC)
+                .register_transaction(step!(ctx, "arrive", arrive_anonymous).set_on_start())
+                .register_transaction(step!(ctx, "static ok", static_ok))
+                .register_transaction(step!(ctx, "leave", leave).set_on_stop()),
+            1.0,
         ),
         other => {
             return Err(GooseError::InvalidOption {
@@ -1221,4 +1231,23 @@ fn sold_out(ctx: &Ctx, user: &mut GooseUser, answer: &mut Answer) -> TxResult {
     )?;
     let _ = &problem.detail;
     Ok(())
+}
+
+// ---------------------------------------------------------------- static
+
+/// The body of the gateway's `location = /static-ok`.
+const STATIC_BODY: &str = "ok\n";
+
+async fn static_ok(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
+    let mut answer = send(
+        ctx,
+        user,
+        Call::new(STATIC, "static ok", Method::GET, "/static-ok".into()),
+    )
+    .await?;
+    if answer.body == STATIC_BODY {
+        return Ok(());
+    }
+    let why = format!("the static answer was {:?}", answer.body);
+    Err(answer.fail(ctx, user, &why))
 }

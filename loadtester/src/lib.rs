@@ -292,7 +292,8 @@ impl LoadTester {
         &self.metrics
     }
 
-    /// Seeds the catalogue, then runs goose with `config` and the journey mix.
+    /// Seeds the catalogue (unless the mix reads none), then runs goose with `config` and the
+    /// journey mix.
     pub async fn attack(&self, mut config: GooseConfiguration) -> anyhow::Result<Run> {
         let options = &self.options;
         if options.direct && config.host.is_none() {
@@ -300,25 +301,36 @@ impl LoadTester {
         }
         // Listing scenarios or printing the version needs no shop.
         let inspect_only = config.list || config.scenarios_list || config.version;
+        // The static journey reads no catalogue: no admin login, no products to create.
+        let needs_catalogue = options
+            .mix
+            .0
+            .iter()
+            .any(|(name, weight)| *weight > 0 && name != journeys::STATIC);
+        let empty = || Catalogue {
+            products: Vec::new(),
+            flash: seed::Product {
+                id: uuid::Uuid::nil(),
+                name: String::new(),
+                description: String::new(),
+                category: String::new(),
+                price_cents: 0,
+                stock: 0,
+            },
+            victims: Vec::new(),
+        };
         let catalogue = if inspect_only {
-            Catalogue {
-                products: Vec::new(),
-                flash: seed::Product {
-                    id: uuid::Uuid::nil(),
-                    name: String::new(),
-                    description: String::new(),
-                    category: String::new(),
-                    price_cents: 0,
-                    stock: 0,
-                },
-                victims: Vec::new(),
-            }
+            empty()
         } else {
             let host = config.host.clone().context(
                 "--host is required: the gateway (http://127.0.0.1:8080), or with --direct the services' host",
             )?;
             let routes = Routes::new(&host, options.direct.then_some(options.direct_ports))?;
-            self.seed(&routes).await?
+            if needs_catalogue {
+                self.seed(&routes).await?
+            } else {
+                empty()
+            }
         };
         let host = config
             .host

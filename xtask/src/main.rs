@@ -1,5 +1,6 @@
 //! Developer and CI tasks: `cargo xtask <command>`.
 
+mod bench;
 mod cassandra;
 mod e2e;
 mod rules;
@@ -27,6 +28,10 @@ enum Command {
     Rules(rules::Args),
     /// End-to-end checks against a running stack (`cargo xtask stack up` first).
     E2e,
+    /// Throughput, latency, telemetry cost, load-generator efficiency and memory, measured
+    /// on this machine; writes target/bench/bench.md and bench.json. Needs wrk and nginx
+    /// (`bash .ci/install-bench.sh`).
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -35,5 +40,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Stack(args) => stack::run(args),
         Command::Rules(args) => rules::run(args),
         Command::E2e => e2e::run(),
+        Command::Bench(args) => bench::run(args),
     }
 }

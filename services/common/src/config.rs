@@ -15,6 +15,9 @@ pub struct HttpArgs {
     /// Deadline for handling one request, in milliseconds.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 15_000)]
     pub request_timeout_ms: u64,
+    /// Count, time and trace every request (`false` leaves that out, to measure its cost).
+    #[arg(long, env = "REQUEST_TELEMETRY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub request_telemetry: bool,
 }
 
 impl HttpArgs {
@@ -22,6 +25,7 @@ impl HttpArgs {
         HttpSettings {
             body_limit_bytes: self.body_limit_bytes,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            request_telemetry: self.request_telemetry,
         }
     }
 }

@@ -30,6 +30,8 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct HttpSettings {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// The request span and the `http_server_*` metrics; off only to measure their cost.
+    pub request_telemetry: bool,
 }
 
 /// What a service is called and where its routes live.
@@ -76,11 +78,24 @@ fn with_middleware(
     metrics: &Metrics,
     faults: &Faults,
 ) -> Router {
-    router
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes));
+    let inner = ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            settings.request_timeout,
+            request_deadline,
+        ))
+        .layer(middleware::from_fn_with_state(
+            faults.clone(),
+            inject_faults,
+        ));
+    // Two stacks rather than switches inside the layers: without telemetry a request pays
+    // nothing for it, not even a check.
+    if settings.request_telemetry {
+        router.layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
                 .layer(
@@ -93,16 +108,16 @@ fn with_middleware(
                     metrics.http.clone(),
                     metrics::track_requests,
                 ))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(middleware::from_fn_with_state(
-                    settings.request_timeout,
-                    request_deadline,
-                ))
-                .layer(middleware::from_fn_with_state(
-                    faults.clone(),
-                    inject_faults,
-                )),
+                .layer(inner),
         )
+    } else {
+        router.layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(inner),
+        )
+    }
 }
 
 /// Applies route faults, after routing and inside the metrics, tracing and deadline layers,
@@ -192,4 +207,47 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Serves one request; returns whether it carried a request id and was counted.
+    async fn serve_one(request_telemetry: bool) -> (bool, bool) {
+        let metrics = Metrics::new("test");
+        let faults = Faults::new(
+            &faults::FaultArgs {
+                faults_enabled: false,
+            },
+            &metrics,
+        );
+        let settings = HttpSettings {
+            body_limit_bytes: 1024,
+            request_timeout: Duration::from_secs(5),
+            request_telemetry,
+        };
+        let router = Router::new().route("/ping", get(|| async { "pong" }));
+        let response = with_middleware(router, &settings, &metrics, &faults)
+            .oneshot(Request::get("/ping").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&metrics.registry().gather())
+            .unwrap();
+        (
+            response.headers().contains_key(&REQUEST_ID),
+            text.contains(r#"http_server_requests_total{method="GET",route="/ping",status="200""#),
+        )
+    }
+
+    #[tokio::test]
+    async fn without_request_telemetry_requests_are_served_but_not_counted() {
+        assert_eq!(serve_one(true).await, (true, true));
+        assert_eq!(serve_one(false).await, (true, false));
+    }
 }
