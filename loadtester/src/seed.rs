@@ -3,6 +3,7 @@
 //! prefix; missing ones are created and low stock is topped up.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -18,6 +19,10 @@ pub const CATALOGUE_STOCK: i64 = 1_000_000;
 /// The password of the accounts the credential stuffer attacks.
 pub const VICTIM_PASSWORD: &str = "victim-password-not-guessed";
 pub const VICTIMS: usize = 3;
+/// How often the admin login is tried while the gateway answers 429, backing off a little
+/// longer each time (7 s in all, well past the gateway's 2 s burst).
+const ADMIN_LOGIN_ATTEMPTS: u32 = 8;
+const ADMIN_LOGIN_BACKOFF: Duration = Duration::from_millis(250);
 
 const CATEGORIES: &[(&str, &[&str])] = &[
     (
@@ -131,21 +136,36 @@ pub struct Seeder<'a> {
 }
 
 impl Seeder<'_> {
+    /// Logs in as admin. The gateway limits logins per address, and the run before this one
+    /// (a credential stuffer, say) may have used the allowance up: a 429 is waited out, as
+    /// a real client would, before the login counts as failed.
     pub async fn admin_token(&self, username: &str, password: &str) -> anyhow::Result<String> {
-        let response = self
-            .http
-            .post(self.routes.url("/user-api/token"))
-            .form(&[("username", username), ("password", password)])
-            .send()
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot reach the user service at {}",
-                    self.routes.url("/user-api/token")
-                )
-            })?;
+        let url = self.routes.url("/user-api/token");
+        let mut attempt = 1;
+        let response = loop {
+            let response = self
+                .http
+                .post(&url)
+                .form(&[("username", username), ("password", password)])
+                .send()
+                .await
+                .with_context(|| format!("cannot reach the user service at {url}"))?;
+            if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS
+                || attempt == ADMIN_LOGIN_ATTEMPTS
+            {
+                break response;
+            }
+            tokio::time::sleep(ADMIN_LOGIN_BACKOFF * attempt).await;
+            attempt += 1;
+        };
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            bail!(
+                "the admin login as {username:?} was still refused with {status} after \
+                 {ADMIN_LOGIN_ATTEMPTS} tries: {body}; the gateway limits logins per address"
+            );
+        }
         if !status.is_success() {
             bail!(
                 "the admin login as {username:?} failed with {status}: {body}; \

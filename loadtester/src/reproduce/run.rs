@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use goose::config::GooseConfiguration;
+use tokio::sync::Notify;
 
 use super::ReproduceOptions;
 use super::control;
@@ -61,9 +62,12 @@ impl Timeline {
 }
 
 /// What watching the alert saw.
+#[derive(Default)]
 struct Watched {
     firing_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    /// Why the load ended before the alert fired: without its load, a playbook cannot work.
+    load_error: Option<String>,
 }
 
 impl Reproducer<'_> {
@@ -120,10 +124,7 @@ impl Reproducer<'_> {
         let applied = self.disturb(playbook, bound, timeline, report).await;
         let watched = match &applied {
             Ok(_) => self.load_and_watch(playbook, bound, timeline, report).await,
-            Err(_) => Watched {
-                firing_at: None,
-                last_error: None,
-            },
+            Err(_) => Watched::default(),
         };
         self.restore(
             playbook,
@@ -144,11 +145,12 @@ impl Reproducer<'_> {
             }
             None => {
                 report.outcome = Outcome::NotFired;
-                report.detail = Some(match watched.last_error {
-                    Some(error) => {
+                report.detail = Some(match (watched.load_error, watched.last_error) {
+                    (Some(error), _) => format!("the load failed: {error}"),
+                    (None, Some(error)) => {
                         format!("not firing; the last poll of Prometheus failed: {error}")
                     }
-                    None => "the alert was not firing when the bound passed".into(),
+                    (None, None) => "the alert was not firing when the bound passed".into(),
                 });
             }
         }
@@ -262,21 +264,32 @@ impl Reproducer<'_> {
             load.users, load.mix
         ));
         let finished = Arc::new(AtomicBool::new(false));
+        let load_failed = Notify::new();
         let prometheus = self.prometheus;
         let attack = async {
             let run = self.tester.attack(config).await;
             finished.store(true, Ordering::Relaxed);
+            if run.is_err() {
+                load_failed.notify_one();
+            }
             run
         };
         let watch = async {
-            let watched = watch_alert(prometheus, playbook, deadline, timeline).await;
+            let watched = tokio::select! {
+                watched = watch_alert(prometheus, playbook, deadline, timeline) => watched,
+                () = load_failed.notified() => Watched::default(),
+            };
             stop_load(&finished).await;
             watched
         };
-        let (run, watched) = tokio::join!(attack, watch);
+        let (run, mut watched) = tokio::join!(attack, watch);
         match run {
             Ok(run) => self.summarise_load(playbook, load, run, report),
-            Err(err) => timeline.record(format!("load failed: {err:#}")),
+            Err(err) => {
+                let error = format!("{err:#}");
+                timeline.record(format!("load failed: {error}"));
+                watched.load_error = Some(error);
+            }
         }
         watched
     }
@@ -417,7 +430,7 @@ async fn watch_alert(
                         timeline.record_at(now, "firing");
                         return Watched {
                             firing_at: Some(now),
-                            last_error: None,
+                            ..Watched::default()
                         };
                     }
                 }
@@ -428,8 +441,8 @@ async fn watch_alert(
         if tokio::time::Instant::now() >= deadline {
             timeline.record("bound passed without the alert firing");
             return Watched {
-                firing_at: None,
                 last_error,
+                ..Watched::default()
             };
         }
         tokio::time::sleep(POLL).await;
