@@ -6,6 +6,7 @@
 # the bench builds it with Go when it is missing, as `cargo xtask stack up` does.
 # Idempotent and non-interactive: does nothing when both are already present.
 set -euo pipefail
+source "$(dirname "$0")/apt.sh"
 
 need=()
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
@@ -17,26 +18,6 @@ if [ "${#need[@]}" -eq 0 ]; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "install-bench: need root or sudo" >&2; exit 1; }
-    SUDO="sudo"
-fi
-
-# nginx's maintainer scripts would start a system-wide nginx on :80; the bench runs its
-# own. Forbid service starts during the install (same policy as install-observability.sh).
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-    $SUDO chmod 755 "$policy"
-    created_policy=1
-fi
-cleanup() { if [ "$created_policy" -eq 1 ]; then $SUDO rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-echo "install-bench: installing ${need[*]}"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+apt_install install-bench "${need[@]}"
 command -v wrk >/dev/null 2>&1 || { echo "install-bench: wrk missing after install" >&2; exit 1; }
 echo "install-bench: done"

@@ -8,6 +8,7 @@
 # Idempotent and non-interactive: does nothing when every binary is already on
 # PATH, so CI can call it unconditionally before .ci/check-observability.sh.
 set -euo pipefail
+source "$(dirname "$0")/apt.sh"
 
 need=()
 command -v prometheus   >/dev/null 2>&1 || need+=(prometheus)
@@ -27,32 +28,7 @@ fi
 # De-duplicate (promtool and prometheus come from the same package).
 mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "install-observability: need root or sudo" >&2; exit 1; }
-    SUDO="sudo"
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-
-# The packages' maintainer scripts would start system-wide daemons (nginx on
-# :80, prometheus on :9090, alertmanager on :9093). CI and the native stack run
-# their own instances with the project's configs, so a system daemon would only
-# hold the ports. Forbid service starts for the duration of the install unless
-# the machine already has a policy (Docker images usually ship one).
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-    $SUDO chmod 755 "$policy"
-    created_policy=1
-fi
-cleanup() { if [ "$created_policy" -eq 1 ]; then $SUDO rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-echo "install-observability: installing ${pkgs[*]}"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+apt_install install-observability "${pkgs[@]}"
 
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
     || { echo "install-observability: alertmanager missing after install" >&2; exit 1; }
