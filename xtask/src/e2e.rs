@@ -762,6 +762,28 @@ impl E2e {
             },
         );
         self.check_unit(
+            "every HTTP span of the checkout trace carries its status code",
+            |_| {
+                let http_spans: Vec<&Span> = trace
+                    .spans
+                    .iter()
+                    .filter(|span| span.tags.contains_key("http.request.method"))
+                    // A call that failed in transport (and was retried) has no answer.
+                    .filter(|span| span.tags.get("error").is_none_or(|error| error != "true"))
+                    .collect();
+                for span in &http_spans {
+                    let status = span.tags.get("http.response.status_code");
+                    ensure!(
+                        status.is_some_and(|status| status.parse::<u16>().is_ok()),
+                        "{} has no status code: {:?}",
+                        span.describe(),
+                        span.tags
+                    );
+                }
+                Ok(format!("{} server and client spans", http_spans.len()))
+            },
+        );
+        self.check_unit(
             "the checkout trace has database spans, children of the services' spans",
             |_| {
                 let ids: BTreeSet<&str> = trace.spans.iter().map(|span| span.id.as_str()).collect();

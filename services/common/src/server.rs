@@ -216,22 +216,27 @@ mod tests {
 
     use super::*;
 
-    /// Serves one request; returns whether it carried a request id and was counted.
-    async fn serve_one(request_telemetry: bool) -> (bool, bool) {
-        let metrics = Metrics::new("test");
+    /// The services' middleware, faults off.
+    fn with_test_middleware(router: Router, metrics: &Metrics, request_telemetry: bool) -> Router {
         let faults = Faults::new(
             &faults::FaultArgs {
                 faults_enabled: false,
             },
-            &metrics,
+            metrics,
         );
         let settings = HttpSettings {
             body_limit_bytes: 1024,
             request_timeout: Duration::from_secs(5),
             request_telemetry,
         };
+        with_middleware(router, &settings, metrics, &faults)
+    }
+
+    /// Serves one request; returns whether it carried a request id and was counted.
+    async fn serve_one(request_telemetry: bool) -> (bool, bool) {
+        let metrics = Metrics::new("test");
         let router = Router::new().route("/ping", get(|| async { "pong" }));
-        let response = with_middleware(router, &settings, &metrics, &faults)
+        let response = with_test_middleware(router, &metrics, request_telemetry)
             .oneshot(Request::get("/ping").body(Body::empty()).unwrap())
             .await
             .unwrap();
@@ -243,6 +248,73 @@ mod tests {
             response.headers().contains_key(&REQUEST_ID),
             text.contains(r#"http_server_requests_total{method="GET",route="/ping",status="200""#),
         )
+    }
+
+    /// Log lines written to memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl tracing_subscriber::fmt::MakeWriter<'_> for Captured {
+        type Writer = Self;
+
+        fn make_writer(&self) -> Self {
+            self.clone()
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<serde_json::Value> {
+            let bytes = self.0.lock().unwrap();
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_is_logged_with_its_callers_trace_id_and_its_status() {
+        let captured = Captured::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let subscriber = crate::telemetry::subscriber(&provider, "test", true, captured.clone());
+        let _installed = tracing::subscriber::set_default(subscriber);
+        let router = Router::new().route(
+            "/boom",
+            get(|| async { ApiError::Internal("the test broke it".to_owned()) }),
+        );
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let request = Request::get("/boom")
+            .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+            .body(Body::empty())
+            .unwrap();
+        let response = with_test_middleware(router, &Metrics::new("test"), true)
+            .oneshot(request)
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), 500);
+        let lines = captured.lines();
+        let failed = lines
+            .iter()
+            .find(|line| line["message"] == "response failed")
+            .unwrap_or_else(|| panic!("no `response failed` line in {lines:#?}"));
+        assert_eq!(failed["span"]["trace_id"], trace_id);
+        assert_eq!(failed["span"]["http.route"], "/boom");
+        assert_eq!(failed["span"]["http.response.status_code"], 500);
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ pub use service_token::{ServiceTokens, TokenResponse};
 
 use tracing::Instrument;
 use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::faults::{Faults, Injection};
 use crate::problem::{ApiError, Problem};
@@ -413,7 +414,14 @@ impl Upstream {
                 .await
                 .map_err(|err| self.transport_error(&err))?;
             let status = response.status();
-            tracing::Span::current().record("http.response.status_code", status.as_u16());
+            // As on the server span: a field (re-formatted by the log layer) only when a
+            // failure may be logged next; otherwise the exported span alone carries it.
+            let current = tracing::Span::current();
+            if status.is_success() {
+                current.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+            } else {
+                current.record("http.response.status_code", status.as_u16());
+            }
             let bytes = response
                 .bytes()
                 .await

@@ -233,16 +233,15 @@ pub async fn track_requests(
     next: Next,
 ) -> Response {
     let method = bounded_method(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    // A clone of the matched path shares its text rather than copying it.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     http.in_flight.inc();
     let _in_flight = DecrementOnDrop(&http.in_flight);
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status();
-    let labels = [method, route.as_str(), status.as_str()];
+    let labels = [method, route, status.as_str()];
     http.requests.with_label_values(&labels).inc();
     http.duration
         .with_label_values(&labels)

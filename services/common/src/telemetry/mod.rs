@@ -11,7 +11,10 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing::Subscriber;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
 
@@ -36,32 +39,53 @@ impl Drop for TelemetryGuard {
 pub fn init(service_name: &'static str) -> TelemetryGuard {
     let provider = tracer_provider(service_name);
     global::set_text_map_propagator(TraceContextPropagator::new());
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name));
-
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("text") => false,
         _ => !std::io::stderr().is_terminal(),
     };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Tests and the all-in-one binary may call this more than once; the first one wins.
+    let _already_installed = subscriber(&provider, service_name, json, std::io::stderr)
+        .with(filter)
+        .try_init();
+    TelemetryGuard { provider }
+}
+
+/// The spans, their export and the log lines, written to `writer`.
+pub(crate) fn subscriber<W>(
+    provider: &SdkTracerProvider,
+    service_name: &'static str,
+    json: bool,
+    writer: W,
+) -> impl Subscriber + for<'span> LookupSpan<'span> + Send + Sync
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    // Every request makes a span, so each attribute and clock read is paid per request,
+    // and each attribute again in the export and in Jaeger. Left out: the source location,
+    // target, thread and busy/idle time (the same for every request span, or meaningless
+    // for async work), and the OpenTelemetry context made active at every poll (nothing
+    // here reads it: outbound calls take their context from the tracing span).
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service_name))
+        .with_location(false)
+        .with_target(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false);
     let logs = if json {
         fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed()
     } else {
-        fmt::layer().with_writer(std::io::stderr).boxed()
+        fmt::layer().with_writer(writer).boxed()
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Tests and the all-in-one binary may call this more than once; the first one wins.
-    let _already_installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(otel)
-        .with(logs)
-        .try_init();
-    TelemetryGuard { provider }
+    tracing_subscriber::registry().with(otel).with(logs)
 }
 
 fn tracer_provider(service_name: &'static str) -> SdkTracerProvider {

@@ -15,6 +15,10 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The server span of a request, child of the caller's span when a `traceparent` came in.
+///
+/// The log layer keeps a JSON copy of a span's fields and re-parses it on every later
+/// `record`, so a request records one field after its start (`trace_id`, which every log
+/// line written while serving it carries) and, unless it fails, none at its end.
 pub fn request_span(request: &Request) -> Span {
     let method = request.method().as_str();
     let route = request
@@ -31,7 +35,6 @@ pub fn request_span(request: &Request) -> Span {
         url.path = %request.uri().path(),
         http.response.status_code = Empty,
         trace_id = Empty,
-        span_id = Empty,
     );
     let parent = global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(request.headers()))
@@ -41,16 +44,19 @@ pub fn request_span(request: &Request) -> Span {
     let span_context = context.span().span_context().clone();
     if span_context.is_valid() {
         span.record("trace_id", tracing::field::display(span_context.trace_id()));
-        span.record("span_id", tracing::field::display(span_context.span_id()));
     }
     span
 }
 
+/// Sets the status on the exported span. Only a server error also records it as a field,
+/// for the `response failed` line that is logged next.
 pub fn record_response(response: &Response, _latency: Duration, span: &Span) {
     let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
     if status.is_server_error() {
+        span.record("http.response.status_code", status.as_u16());
         span.record("otel.status_code", "ERROR");
+    } else {
+        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
     }
 }
 
