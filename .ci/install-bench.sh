@@ -20,4 +20,6 @@ fi
 
 apt_install install-bench "${need[@]}"
 command -v wrk >/dev/null 2>&1 || { echo "install-bench: wrk missing after install" >&2; exit 1; }
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] \
+    || { echo "install-bench: nginx missing after install" >&2; exit 1; }
 echo "install-bench: done"

@@ -103,12 +103,13 @@ fn measure(env: &Env, name: &str, mut command: Command, duration: Duration) -> R
     let before = shop::gateway_requests(env)?;
     let cpu_before = procs::children_cpu()?;
     let started = Instant::now();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("could not run {name}"))?;
+    let mut child = procs::Generating::spawn(
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log),
+    )
+    .with_context(|| format!("could not run {name}"))?;
     // nginx counts each stub_status request too: subtract the probes made since `before`.
     let mut probes = 0;
     let mut samples = vec![(0.0, 0)];

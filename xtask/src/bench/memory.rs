@@ -60,16 +60,13 @@ pub fn soak(env: &Env, store: Store, services: &[Proc], load: &Load) -> Result<S
     let mut command = run.command(&env.wrk, &env.scripts())?;
     let started = Instant::now();
     let cpu_before = procs::children_cpu()?;
-    let wrk = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let wrk = procs::Generating::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()))
         .context("could not run wrk")?;
     let warm_up = plan.soak / WARM_UP_SHARE;
     let interval = (plan.soak - warm_up) / plan.soak_samples;
     let mut samples = Vec::new();
     let mut next = warm_up;
-    // The last sample must fall inside the load: stop sampling one interval before its end.
+    // The last sample must fall inside the load: stop sampling half an interval before its end.
     while next + interval / 2 < plan.soak {
         thread::sleep(next.saturating_sub(started.elapsed()));
         truncate(&shop::access_log(env))?;

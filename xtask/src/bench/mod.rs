@@ -265,8 +265,12 @@ fn stores(asked: &[Store], notes: &mut Vec<String>) -> Result<Vec<Store>> {
         );
     }
     if !asked.is_empty() {
-        let mut stores = asked.to_vec();
-        stores.dedup();
+        let mut stores = Vec::new();
+        for store in asked {
+            if !stores.contains(store) {
+                stores.push(*store);
+            }
+        }
         return Ok(stores);
     }
     if cassandra {

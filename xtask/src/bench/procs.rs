@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,42 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.terminate();
+    }
+}
+
+/// A load generator's process, killed if the bench gives up on it before its end (an error
+/// while it runs): it must not go on loading what the bench measures next.
+pub struct Generating(Option<Child>);
+
+impl Generating {
+    pub fn spawn(command: &mut Command) -> std::io::Result<Self> {
+        command.spawn().map(|child| Self(Some(child)))
+    }
+
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match &mut self.0 {
+            Some(child) => child.try_wait(),
+            None => Err(std::io::Error::other(
+                "the generator was already waited for",
+            )),
+        }
+    }
+
+    /// Waits for the end and collects the output the command pipes.
+    pub fn wait_with_output(mut self) -> std::io::Result<Output> {
+        self.0
+            .take()
+            .ok_or_else(|| std::io::Error::other("the generator was already waited for"))?
+            .wait_with_output()
+    }
+}
+
+impl Drop for Generating {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -595,6 +595,7 @@ mod tests {
             seconds: 15.0,
             requests: (ok_per_s * 15.0) as u64,
             errors: 0,
+            failed_responses: 0,
             ok_per_s,
             p50_ms: p99_ms / 4.0,
             p99_ms,

@@ -389,7 +389,17 @@ impl<'a> Pass<'a> {
         );
         let outcome = self.run(&name, port, load, connections, rate)?;
         let throttled = route != "direct" && endpoint.throttled_at_gateway();
-        check(&outcome, &self.log_name(&name), throttled)?;
+        check(&outcome, &self.log_name(&name), throttled).map_err(|error| {
+            if matches!(endpoint, Endpoint::CartAdd) {
+                error.context(
+                    "cart add has room for users × cart products × 100 adds (a cart line holds \
+                     at most 100 units): a machine that serves more in one measurement fills \
+                     the lines, and the cart service refuses the rest with 400",
+                )
+            } else {
+                error
+            }
+        })?;
         Ok(outcome)
     }
 

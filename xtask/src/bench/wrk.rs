@@ -68,8 +68,11 @@ pub struct Outcome {
     pub seconds: f64,
     /// Responses received, of any status.
     pub requests: u64,
-    /// Responses with a status of 400 or more, and socket errors.
+    /// Responses with a status of 400 or more, and requests that got no answer (socket
+    /// errors other than connect errors).
     pub errors: u64,
+    /// Of `errors`, the responses with a status of 400 or more.
+    pub failed_responses: u64,
     /// Responses below 400 per second.
     pub ok_per_s: f64,
     pub p50_ms: f64,
@@ -81,11 +84,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Failed requests among all requests sent: responses and requests without one.
     pub fn error_share(&self) -> f64 {
-        if self.requests == 0 {
+        let unanswered = self.errors.saturating_sub(self.failed_responses);
+        let sent = self.requests + unanswered;
+        if sent == 0 {
             1.0
         } else {
-            self.errors as f64 / self.requests as f64
+            self.errors as f64 / sent as f64
         }
     }
 }
@@ -122,9 +128,10 @@ impl Run<'_> {
         Ok(command)
     }
 
-    /// One per core of a two-core machine, never more than connections (wrk refuses that).
+    /// One per core, never more than connections (wrk refuses that).
     fn threads(&self) -> usize {
-        self.connections.min(2)
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.connections.min(cores)
     }
 
     /// Reads a finished run's report, which is also written to `log`.
@@ -306,7 +313,8 @@ pub fn parse(report: &str) -> Result<Outcome> {
         } else if let Some(errors) = line.strip_prefix("Socket errors:") {
             outcome.errors += socket_errors(errors)?;
         } else if let Some(count) = line.strip_prefix("Non-2xx or 3xx responses:") {
-            outcome.errors += count.trim().parse::<u64>().context("non-2xx count")?;
+            outcome.failed_responses = count.trim().parse::<u64>().context("non-2xx count")?;
+            outcome.errors += outcome.failed_responses;
         }
     }
     let (Some(p50), Some(p99), Some((requests, seconds))) = (p50, p99, total) else {
@@ -319,7 +327,8 @@ pub fn parse(report: &str) -> Result<Outcome> {
     outcome.p99_ms = p99;
     outcome.requests = requests;
     outcome.seconds = seconds;
-    outcome.ok_per_s = requests.saturating_sub(outcome.errors) as f64 / seconds;
+    // Socket errors are requests without a response: the count of responses holds none.
+    outcome.ok_per_s = requests.saturating_sub(outcome.failed_responses) as f64 / seconds;
     Ok(outcome)
 }
 
@@ -391,7 +400,10 @@ Transfer/sec:     14.50MB
         assert!((outcome.p99_ms - 4.49).abs() < 1e-9);
         // read + timeout + non-2xx; connect errors sent no request.
         assert_eq!(outcome.errors, 15);
-        assert!((outcome.ok_per_s - 111_797.6).abs() < 1e-6);
+        assert_eq!(outcome.failed_responses, 12);
+        // Responses less the 12 failed ones: the 3 without a response are not among them.
+        assert!((outcome.ok_per_s - 111_797.9).abs() < 1e-6);
+        assert!((outcome.error_share() - 15.0 / 1_117_994.0).abs() < 1e-15);
     }
 
     #[test]
