@@ -459,7 +459,7 @@ impl Tools {
 }
 
 /// `command -v`, through the shell, so that PATH is searched as a user's shell does.
-fn which(name: &str) -> Option<PathBuf> {
+pub fn which(name: &str) -> Option<PathBuf> {
     if name.starts_with('/') {
         return Path::new(name).is_file().then(|| name.into());
     }

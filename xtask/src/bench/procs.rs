@@ -263,20 +263,13 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// `command -v`, so that PATH is searched as a user's shell does; `/usr/sbin` too, where
-/// Debian puts nginx, which is not on every non-root PATH.
+/// A tool on PATH, as `cargo xtask stack` finds it, or in `/usr/sbin`, where Debian puts
+/// nginx, which is not on every non-root PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
-    let output = Command::new("sh")
-        .args(["-c", "command -v \"$1\"", "sh", name])
-        .output()
-        .ok()?;
-    let path = String::from_utf8(output.stdout).ok()?;
-    let path = path.trim();
-    if output.status.success() && !path.is_empty() {
-        return Some(path.into());
-    }
-    let sbin = Path::new("/usr/sbin").join(name);
-    sbin.is_file().then_some(sbin)
+    crate::stack::which(name).or_else(|| {
+        let sbin = Path::new("/usr/sbin").join(name);
+        sbin.is_file().then_some(sbin)
+    })
 }
 
 #[cfg(test)]
