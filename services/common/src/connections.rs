@@ -83,13 +83,19 @@ impl crate::health::HealthCheck for SigningKeysCheck {
     }
 }
 
-/// Readiness check: an upstream's circuit is not open.
+/// Readiness check, optional: an upstream's circuit is not open. An open circuit makes the
+/// report `degraded` and never the service unready (see [`crate::health`]): the calls that
+/// need that upstream already fail fast, and the rest keeps working.
 pub struct UpstreamCheck(pub Upstream);
 
 #[async_trait::async_trait]
 impl crate::health::HealthCheck for UpstreamCheck {
     fn name(&self) -> &'static str {
         self.0.name()
+    }
+
+    fn required(&self) -> bool {
+        false
     }
 
     async fn check(&self) -> Result<(), String> {

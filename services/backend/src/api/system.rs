@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use shop_common::extract::Json;
-use shop_common::health::{HealthReport, HealthStatus};
+use shop_common::health::HealthReport;
 
 use super::AppState;
 
@@ -13,9 +13,5 @@ use super::AppState;
     ))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
     let report = state.readiness.report().await;
-    let status = match report.status {
-        HealthStatus::Ok => StatusCode::OK,
-        HealthStatus::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, Json(report))
+    (report.http_status(), Json(report))
 }

@@ -47,31 +47,44 @@ impl CircuitBreaker {
         }
     }
 
-    /// Whether a call may go out now. In half-open state only one probe at a time may.
-    pub fn try_acquire(&self) -> bool {
+    /// A permit to call now, or `None` while the circuit is open. In half-open state only one
+    /// probe at a time gets one. The permit records the call's outcome; a probe whose permit is
+    /// dropped unresolved (its caller gave up: a deadline, a disconnect) counts as failed, or
+    /// no later call would ever be let through.
+    pub fn try_acquire(&self) -> Option<Permit<'_>> {
         let mut state = self.lock();
-        match *state {
-            State::Closed { .. } => true,
+        let probe = match *state {
+            State::Closed { .. } => false,
             State::Open { until } if Instant::now() >= until => {
                 *state = State::HalfOpen {
                     probe_in_flight: true,
                 };
                 true
             }
-            State::Open { .. } => false,
+            State::Open { .. } => return None,
             State::HalfOpen {
                 ref mut probe_in_flight,
-            } => !std::mem::replace(probe_in_flight, true),
-        }
+            } => {
+                if std::mem::replace(probe_in_flight, true) {
+                    return None;
+                }
+                true
+            }
+        };
+        Some(Permit {
+            breaker: self,
+            probe,
+            resolved: false,
+        })
     }
 
-    pub fn record_success(&self) {
+    fn record_success(&self) {
         *self.lock() = State::Closed {
             consecutive_failures: 0,
         };
     }
 
-    pub fn record_failure(&self) {
+    fn record_failure(&self) {
         let mut state = self.lock();
         let failures = match *state {
             State::Closed {
@@ -80,14 +93,28 @@ impl CircuitBreaker {
             State::HalfOpen { .. } | State::Open { .. } => self.failure_threshold,
         };
         *state = if failures >= self.failure_threshold {
-            State::Open {
-                until: Instant::now() + self.open_for,
-            }
+            self.open_now()
         } else {
             State::Closed {
                 consecutive_failures: failures,
             }
         };
+    }
+
+    /// The probe's caller gave up. The upstream may be as slow as it was down, so this counts
+    /// as a failed probe: open again, and after the cool-down another probe goes. Only while
+    /// the circuit still waits for that probe: a call that ended meanwhile has decided.
+    fn abandon_probe(&self) {
+        let mut state = self.lock();
+        if let State::HalfOpen { .. } = *state {
+            *state = self.open_now();
+        }
+    }
+
+    fn open_now(&self) -> State {
+        State::Open {
+            until: Instant::now() + self.open_for,
+        }
     }
 
     /// An open breaker whose cool-down has passed reports half-open: the next call is the
@@ -108,42 +135,77 @@ impl CircuitBreaker {
     }
 }
 
+/// Leave for one call. Resolve it with [`Permit::succeeded`] or [`Permit::failed`].
+#[must_use = "a permit records the call's outcome"]
+#[derive(Debug)]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    probe: bool,
+    resolved: bool,
+}
+
+impl Permit<'_> {
+    pub fn succeeded(mut self) {
+        self.resolved = true;
+        self.breaker.record_success();
+    }
+
+    pub fn failed(mut self) {
+        self.resolved = true;
+        self.breaker.record_failure();
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        // A call cut off in closed state proves nothing about the upstream, but the half-open
+        // probe is the only call that can close the circuit: it must not vanish unresolved.
+        if self.probe && !self.resolved {
+            self.breaker.abandon_probe();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn fail(breaker: &CircuitBreaker) {
+        breaker.try_acquire().expect("a call may go out").failed();
+    }
+
     #[test]
     fn opens_after_consecutive_failures_only() {
         let breaker = CircuitBreaker::new(3, Duration::from_secs(60));
-        breaker.record_failure();
-        breaker.record_failure();
-        breaker.record_success();
-        breaker.record_failure();
-        breaker.record_failure();
+        fail(&breaker);
+        fail(&breaker);
+        breaker.try_acquire().unwrap().succeeded();
+        fail(&breaker);
+        fail(&breaker);
         assert_eq!(breaker.state(), BreakerState::Closed);
-        breaker.record_failure();
+        fail(&breaker);
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert!(!breaker.try_acquire());
+        assert!(breaker.try_acquire().is_none());
     }
 
     #[test]
     fn lets_one_probe_through_after_the_cool_down() {
         let breaker = CircuitBreaker::new(1, Duration::ZERO);
-        breaker.record_failure();
+        fail(&breaker);
         assert_eq!(
             breaker.state(),
             BreakerState::HalfOpen,
             "idle after the cool-down"
         );
-        assert!(breaker.try_acquire(), "the probe goes out");
+        let probe = breaker.try_acquire().expect("the probe goes out");
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
         assert!(
-            !breaker.try_acquire(),
+            breaker.try_acquire().is_none(),
             "a second caller waits for the probe"
         );
-        breaker.record_success();
+        probe.succeeded();
         assert_eq!(breaker.state(), BreakerState::Closed);
-        assert!(breaker.try_acquire());
+        assert!(breaker.try_acquire().is_some());
     }
 
     #[test]
@@ -151,12 +213,33 @@ mod tests {
         let cool_down = Duration::from_millis(30);
         let breaker = CircuitBreaker::new(5, cool_down);
         for _ in 0..5 {
-            breaker.record_failure();
+            fail(&breaker);
         }
         std::thread::sleep(cool_down);
-        assert!(breaker.try_acquire());
-        breaker.record_failure();
+        fail(&breaker);
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert!(!breaker.try_acquire());
+        assert!(breaker.try_acquire().is_none());
+    }
+
+    #[test]
+    fn a_dropped_probe_opens_again_and_a_new_probe_follows() {
+        let cool_down = Duration::from_millis(30);
+        let breaker = CircuitBreaker::new(1, cool_down);
+        fail(&breaker);
+        std::thread::sleep(cool_down);
+        drop(breaker.try_acquire().expect("the probe goes out"));
+        assert_eq!(breaker.state(), BreakerState::Open, "for another cool-down");
+        assert!(breaker.try_acquire().is_none());
+        std::thread::sleep(cool_down);
+        breaker.try_acquire().expect("a new probe").succeeded();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_call_dropped_while_closed_changes_nothing() {
+        let breaker = CircuitBreaker::new(1, Duration::from_secs(60));
+        drop(breaker.try_acquire());
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert!(breaker.try_acquire().is_some());
     }
 }

@@ -3,6 +3,8 @@
 
 mod breaker;
 mod service_token;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use breaker::{BreakerState, CircuitBreaker};
+pub use breaker::{BreakerState, CircuitBreaker, Permit};
 pub use service_token::{ServiceTokens, TokenResponse};
 
 use tracing::Instrument;
@@ -325,14 +327,15 @@ impl Upstream {
         idempotency_key: Option<&str>,
     ) -> Result<Bytes, UpstreamError> {
         let inner = &self.inner;
-        if !inner.breaker.try_acquire() {
+        // Held across the call: if this future is dropped mid-call, the permit resolves itself.
+        let Some(permit) = inner.breaker.try_acquire() else {
             inner
                 .metrics
                 .record_call(inner.name, method, "circuit_open", None);
             return Err(UpstreamError::CircuitOpen {
                 upstream: inner.name,
             });
-        }
+        };
         let started = std::time::Instant::now();
         let result = match inner.faults.for_upstream(inner.name) {
             None => {
@@ -352,8 +355,8 @@ impl Upstream {
             }
         };
         match &result {
-            Err(err) if err.counts_against_breaker() => inner.breaker.record_failure(),
-            _ => inner.breaker.record_success(),
+            Err(err) if err.counts_against_breaker() => permit.failed(),
+            _ => permit.succeeded(),
         }
         inner.metrics.record_call(
             inner.name,
