@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::policies::load_balancing::DefaultPolicy;
-use scylla::statement::Consistency;
+use scylla::statement::{Consistency, SerialConsistency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageKind {
@@ -34,9 +34,15 @@ pub struct StorageArgs {
     /// Keyspace; each service has its own default (shop_backend, shop_users, shop_carts, shop_orders).
     #[arg(long, env = "CQL_KEYSPACE")]
     pub cql_keyspace: Option<String>,
-    /// Consistency of reads and writes (one, local_one, quorum, local_quorum, all, ...).
+    /// Consistency of every statement's reads and writes (one, local_one, quorum,
+    /// local_quorum, all, ...).
     #[arg(long, env = "CQL_CONSISTENCY", default_value = "local_quorum", value_parser = parse_consistency)]
     pub cql_consistency: Consistency,
+    /// Consistency of the Paxos round of lightweight transactions (`IF ...`): serial (across
+    /// datacenters) or local_serial (within the local one).
+    #[arg(long, env = "CQL_SERIAL_CONSISTENCY", default_value = "local_serial",
+        value_parser = parse_serial_consistency)]
+    pub cql_serial_consistency: SerialConsistency,
     /// Replication of the keyspace when the service creates it.
     #[arg(
         long,
@@ -53,19 +59,45 @@ pub struct StorageArgs {
     pub cql_request_timeout_ms: u64,
 }
 
+const CONSISTENCIES: [(&str, Consistency); 9] = [
+    ("any", Consistency::Any),
+    ("one", Consistency::One),
+    ("two", Consistency::Two),
+    ("three", Consistency::Three),
+    ("quorum", Consistency::Quorum),
+    ("all", Consistency::All),
+    ("local_quorum", Consistency::LocalQuorum),
+    ("each_quorum", Consistency::EachQuorum),
+    ("local_one", Consistency::LocalOne),
+];
+
+const SERIAL_CONSISTENCIES: [(&str, SerialConsistency); 2] = [
+    ("serial", SerialConsistency::Serial),
+    ("local_serial", SerialConsistency::LocalSerial),
+];
+
+/// clap names the variable (or flag) in its error; this says what it accepts.
+fn parse_named<T: Copy>(kind: &str, choices: &[(&str, T)], value: &str) -> Result<T, String> {
+    let wanted = value.to_ascii_lowercase();
+    choices
+        .iter()
+        .find(|(name, _)| *name == wanted)
+        .map(|(_, level)| *level)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+            format!(
+                "unknown {kind} {value:?}; expected one of {}",
+                names.join(", ")
+            )
+        })
+}
+
 fn parse_consistency(value: &str) -> Result<Consistency, String> {
-    Ok(match value.to_ascii_lowercase().as_str() {
-        "any" => Consistency::Any,
-        "one" => Consistency::One,
-        "two" => Consistency::Two,
-        "three" => Consistency::Three,
-        "quorum" => Consistency::Quorum,
-        "all" => Consistency::All,
-        "local_quorum" => Consistency::LocalQuorum,
-        "each_quorum" => Consistency::EachQuorum,
-        "local_one" => Consistency::LocalOne,
-        other => return Err(format!("unknown consistency {other:?}")),
-    })
+    parse_named("consistency", &CONSISTENCIES, value)
+}
+
+fn parse_serial_consistency(value: &str) -> Result<SerialConsistency, String> {
+    parse_named("serial consistency", &SERIAL_CONSISTENCIES, value)
 }
 
 /// The settings one service's store runs with.
@@ -75,6 +107,7 @@ pub struct CqlSettings {
     pub local_dc: Option<String>,
     pub keyspace: String,
     pub consistency: Consistency,
+    pub serial_consistency: SerialConsistency,
     pub replication: String,
     pub credentials: Option<(String, String)>,
     pub request_timeout: Duration,
@@ -91,6 +124,7 @@ impl StorageArgs {
                 .clone()
                 .unwrap_or_else(|| default_keyspace.to_owned()),
             consistency: self.cql_consistency,
+            serial_consistency: self.cql_serial_consistency,
             replication: self.cql_replication.clone(),
             credentials: self.cql_username.clone().zip(self.cql_password.clone()),
             request_timeout: Duration::from_millis(self.cql_request_timeout_ms),
@@ -107,8 +141,77 @@ impl CqlSettings {
         }
         ExecutionProfile::builder()
             .consistency(self.consistency)
+            .serial_consistency(Some(self.serial_consistency))
             .request_timeout(Some(self.request_timeout))
             .load_balancing_policy(policy.build())
             .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use scylla::statement::SerialConsistency;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Service {
+        #[command(flatten)]
+        storage: StorageArgs,
+    }
+
+    fn profile(args: &[&str]) -> Result<ExecutionProfile, String> {
+        let parsed =
+            Service::try_parse_from(std::iter::once("service").chain(args.iter().copied()))
+                .map_err(|err| err.to_string())?;
+        Ok(parsed.storage.cql_settings("ks").execution_profile())
+    }
+
+    #[test]
+    fn every_statement_runs_at_local_quorum_and_local_serial_by_default() {
+        let default = profile(&[]).unwrap();
+        assert_eq!(default.get_consistency(), Consistency::LocalQuorum);
+        assert_eq!(
+            default.get_serial_consistency(),
+            Some(SerialConsistency::LocalSerial)
+        );
+    }
+
+    #[test]
+    fn consistency_and_serial_consistency_are_set_in_any_case() {
+        let set = profile(&[
+            "--cql-consistency",
+            "QUORUM",
+            "--cql-serial-consistency",
+            "Serial",
+        ])
+        .unwrap();
+        assert_eq!(set.get_consistency(), Consistency::Quorum);
+        assert_eq!(
+            set.get_serial_consistency(),
+            Some(SerialConsistency::Serial)
+        );
+        let set = profile(&["--cql-serial-consistency", "local_serial"]).unwrap();
+        assert_eq!(
+            set.get_serial_consistency(),
+            Some(SerialConsistency::LocalSerial)
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_the_variable_and_the_choices() {
+        let err = profile(&["--cql-serial-consistency", "quorum"]).unwrap_err();
+        for expected in [
+            "CQL_SERIAL_CONSISTENCY",
+            "\"quorum\"",
+            "serial, local_serial",
+        ] {
+            assert!(err.contains(expected), "{expected:?} not in {err}");
+        }
+        let err = profile(&["--cql-consistency", "most"]).unwrap_err();
+        for expected in ["CQL_CONSISTENCY", "\"most\"", "local_quorum"] {
+            assert!(err.contains(expected), "{expected:?} not in {err}");
+        }
     }
 }

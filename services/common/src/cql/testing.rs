@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use scylla::statement::Consistency;
+use scylla::statement::{Consistency, SerialConsistency};
 use uuid::Uuid;
 
 use super::{Cql, CqlSettings, Schema};
@@ -18,6 +18,7 @@ pub async fn session(service: &str, schema: &'static Schema, keyspace: &str) -> 
         local_dc: None,
         keyspace: keyspace.to_owned(),
         consistency: Consistency::LocalQuorum,
+        serial_consistency: SerialConsistency::LocalSerial,
         replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}".to_owned(),
         credentials: None,
         request_timeout: Duration::from_secs(10),
