@@ -9,6 +9,7 @@ use cart_service::store::{AddOutcome, CartStore, CqlCartStore, NewItem, SCHEMA};
 use futures_util::future::join_all;
 use shop_common::cql::{Cql, testing};
 use shop_common::models::cart::Cart;
+use shop_common::models::order::MAX_ORDER_LINES;
 use uuid::Uuid;
 
 /// A CQL store in a keyspace of its own, or `None` (with the reason printed) when no
@@ -38,7 +39,7 @@ fn item(product_id: Uuid, name: &str, unit_price_cents: i64, quantity: i64) -> N
 async fn add(store: &dyn CartStore, user_id: Uuid, new: NewItem) -> Cart {
     match store.add_item(user_id, new).await.unwrap() {
         AddOutcome::Added(cart) => cart,
-        AddOutcome::TooMany { in_cart } => panic!("refused with {in_cart} in the cart"),
+        refused => panic!("refused: {refused:?}"),
     }
 }
 
@@ -137,6 +138,28 @@ async fn too_many_of_a_product_leaves_the_cart_unchanged(store: Arc<dyn CartStor
     assert_eq!(store.get(user).await.unwrap(), before, "version included");
     let full = add(store.as_ref(), user, item(product, "Pen", 100, 40)).await;
     assert_eq!(lines(&full), [(product, 100)], "up to the limit is fine");
+}
+
+contract!(a_line_past_what_an_order_accepts_leaves_the_cart_unchanged);
+async fn a_line_past_what_an_order_accepts_leaves_the_cart_unchanged(store: Arc<dyn CartStore>) {
+    let user = Uuid::new_v4();
+    let first = Uuid::new_v4();
+    let mut full = add(store.as_ref(), user, item(first, "Thing", 100, 1)).await;
+    for _ in 1..MAX_ORDER_LINES {
+        full = add(store.as_ref(), user, item(Uuid::new_v4(), "Thing", 100, 1)).await;
+    }
+    let refused = store
+        .add_item(user, item(Uuid::new_v4(), "One too many", 100, 1))
+        .await
+        .unwrap();
+    assert_eq!(refused, AddOutcome::CartFull);
+    assert_eq!(store.get(user).await.unwrap(), full, "version included");
+    let more = add(store.as_ref(), user, item(first, "Thing", 100, 1)).await;
+    assert_eq!(
+        more.items.len(),
+        MAX_ORDER_LINES,
+        "an existing line still grows"
+    );
 }
 
 contract!(unknown_lines_are_none_and_change_nothing);

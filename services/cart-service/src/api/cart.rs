@@ -6,7 +6,7 @@ use shop_common::auth::AuthUser;
 use shop_common::client::{Body, Credentials};
 use shop_common::extract::{Json, Path};
 use shop_common::models::cart::{
-    Cart, CartItemCreate, CartItemUpdate, CartTotal, MAX_ITEM_QUANTITY,
+    Cart, CartItemCreate, CartItemUpdate, CartTotal, MAX_CART_LINES, MAX_ITEM_QUANTITY,
 };
 use shop_common::models::catalog::{Product, StockLine};
 use shop_common::models::order::{Order, OrderCreate};
@@ -50,7 +50,7 @@ pub async fn clear_cart(State(state): State<AppState>, caller: AuthUser) -> ApiR
         (status = 409, description = "Not enough stock", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid quantity or unknown product", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid quantity, unknown product, or a new product for a cart already holding as many as an order accepts", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The backend failed", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store or the backend is unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The backend did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -91,6 +91,12 @@ async fn add_checked_item(
         AddOutcome::TooMany { in_cart } => Err(ApiError::validation(
             "quantity",
             format!("a cart line holds at most {MAX_ITEM_QUANTITY} units; {in_cart} already in it"),
+        )),
+        AddOutcome::CartFull => Err(ApiError::validation(
+            "product_id",
+            format!(
+                "a cart holds at most {MAX_CART_LINES} different products, as many as one order accepts"
+            ),
         )),
     }
 }

@@ -14,12 +14,12 @@ use scylla::response::query_result::{QueryResult, QueryRowsResult};
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::value::{CqlValue, Row};
 use shop_common::cql::{Cql, Migration, Schema};
-use shop_common::models::cart::{Cart, CartItem, MAX_ITEM_QUANTITY};
+use shop_common::models::cart::{Cart, CartItem};
 use shop_common::store::{Ping, StoreError, StoreResult};
 use uuid::Uuid;
 
 use super::{AddOutcome, CartStore, NewItem};
-use crate::domain::{empty_cart, recompute};
+use crate::domain::{add_line, empty_cart, recompute};
 
 pub const DEFAULT_KEYSPACE: &str = "shop_carts";
 
@@ -216,38 +216,12 @@ impl CartStore for CqlCartStore {
         let added_at = now();
         let changed = self
             .modify(user_id, |cart| {
-                match cart
-                    .items
-                    .iter_mut()
-                    .find(|i| i.product_id == item.product_id)
-                {
-                    Some(existing) if existing.quantity + item.quantity > MAX_ITEM_QUANTITY => {
-                        Err(existing.quantity)
-                    }
-                    Some(existing) => {
-                        existing.quantity += item.quantity;
-                        existing.unit_price_cents = item.unit_price_cents;
-                        existing.name = item.name.clone();
-                        Ok(Write::Line(existing.id))
-                    }
-                    None => {
-                        cart.items.push(CartItem {
-                            id: new_id,
-                            product_id: item.product_id,
-                            name: item.name.clone(),
-                            unit_price_cents: item.unit_price_cents,
-                            quantity: item.quantity,
-                            line_total_cents: 0,
-                            added_at,
-                        });
-                        Ok(Write::Line(new_id))
-                    }
-                }
+                add_line(cart, &item, new_id, added_at).map(Write::Line)
             })
             .await?;
         Ok(match changed {
             Ok(cart) => AddOutcome::Added(cart),
-            Err(in_cart) => AddOutcome::TooMany { in_cart },
+            Err(refusal) => refusal.into(),
         })
     }
 

@@ -5,12 +5,12 @@ use std::sync::{RwLock, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use shop_common::models::cart::{Cart, CartItem, MAX_ITEM_QUANTITY};
+use shop_common::models::cart::{Cart, CartItem};
 use shop_common::store::{Ping, StoreResult};
 use uuid::Uuid;
 
 use super::{AddOutcome, CartStore, NewItem};
-use crate::domain::{empty_cart, recompute};
+use crate::domain::{add_line, empty_cart, recompute};
 
 #[derive(Default)]
 pub struct MemoryCartStore {
@@ -52,39 +52,15 @@ impl CartStore for MemoryCartStore {
     }
 
     async fn add_item(&self, user_id: Uuid, item: NewItem) -> StoreResult<AddOutcome> {
-        let mut too_many = None;
+        let mut refused = None;
         let changed = self.modify(user_id, |cart| {
-            match cart
-                .items
-                .iter_mut()
-                .find(|i| i.product_id == item.product_id)
-            {
-                Some(existing) if existing.quantity + item.quantity > MAX_ITEM_QUANTITY => {
-                    too_many = Some(existing.quantity);
-                    return None;
-                }
-                Some(existing) => {
-                    existing.quantity += item.quantity;
-                    existing.unit_price_cents = item.unit_price_cents;
-                    existing.name = item.name;
-                }
-                None => cart.items.push(CartItem {
-                    id: Uuid::new_v4(),
-                    product_id: item.product_id,
-                    name: item.name,
-                    unit_price_cents: item.unit_price_cents,
-                    quantity: item.quantity,
-                    line_total_cents: 0,
-                    added_at: Utc::now(),
-                }),
-            }
-            Some(())
+            add_line(cart, &item, Uuid::new_v4(), Utc::now())
+                .map_err(|refusal| refused = Some(refusal))
+                .ok()
         });
-        Ok(match (changed, too_many) {
-            (Some(((), cart)), _) => AddOutcome::Added(cart),
-            (None, in_cart) => AddOutcome::TooMany {
-                in_cart: in_cart.unwrap_or_default(),
-            },
+        Ok(match (changed, refused) {
+            (Some((_, cart)), _) => AddOutcome::Added(cart),
+            (None, refusal) => refusal.map_or(AddOutcome::CartFull, AddOutcome::from),
         })
     }
 

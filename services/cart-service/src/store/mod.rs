@@ -11,6 +11,8 @@ use uuid::Uuid;
 pub use cql::{CqlCartStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryCartStore;
 
+use crate::domain::AddRefusal;
+
 /// A product line to add: the product as the backend described it a moment ago.
 #[derive(Debug, Clone)]
 pub struct NewItem {
@@ -27,6 +29,17 @@ pub enum AddOutcome {
     TooMany {
         in_cart: i64,
     },
+    /// A new line would make more lines than one order accepts; nothing changed.
+    CartFull,
+}
+
+impl From<AddRefusal> for AddOutcome {
+    fn from(refusal: AddRefusal) -> Self {
+        match refusal {
+            AddRefusal::LineFull { in_cart } => Self::TooMany { in_cart },
+            AddRefusal::CartFull => Self::CartFull,
+        }
+    }
 }
 
 #[async_trait]

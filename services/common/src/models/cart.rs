@@ -6,6 +6,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub const MAX_ITEM_QUANTITY: i64 = 100;
+/// Distinct products one cart holds: as many lines as one order accepts, so that a cart
+/// that could be filled can also be checked out.
+pub const MAX_CART_LINES: usize = super::order::MAX_ORDER_LINES;
 
 /// A product in a cart, with its price when it was added (checkout uses the price of that moment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -153,6 +153,8 @@ async fn reserve(state: &AppState, id: Uuid, create: OrderCreate) -> ApiResult<R
 }
 
 /// How many orders the caller has and what they spent (cancelled orders left out).
+///
+/// Over the caller's latest 1000 orders, the most a listing returns.
 #[utoipa::path(get, path = "/orders/summary", tag = "orders", security(("bearer" = [])),
     responses(
         (status = 200, description = "The summary", body = OrderSummary),
@@ -163,10 +165,12 @@ pub async fn summary(
     State(state): State<AppState>,
     caller: AuthUser,
 ) -> ApiResult<Json<OrderSummary>> {
+    // Bounded like a listing: in the CQL store every order is one more read, so an
+    // unbounded summary would cost as much as the caller's whole history.
     let orders = state
         .lifecycle
         .store
-        .list_for_user(caller.id, usize::MAX)
+        .list_for_user(caller.id, MAX_LISTED as usize)
         .await?;
     Ok(Json(summarize(caller.id, &orders)))
 }

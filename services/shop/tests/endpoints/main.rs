@@ -6,6 +6,7 @@ mod support;
 
 mod backend;
 mod cart;
+mod limits;
 mod order;
 mod user;
 

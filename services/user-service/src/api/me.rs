@@ -12,6 +12,9 @@ use super::AppState;
 use crate::domain::{TotalSpent, User, UserChange, UserProfile, UserUpdate};
 
 const OWN_ORDERS: &str = "/order-api/orders/?scope=own";
+/// The profile shows the caller's latest orders only: it is one page, not their history
+/// (`/users/me/orders` lists more).
+const PROFILE_ORDERS: usize = 20;
 const ORDER_SUMMARY: &str = "/order-api/orders/summary";
 const CART: &str = "/cart-api/cart/";
 const CHECKOUT: &str = "/cart-api/cart/checkout";
@@ -60,7 +63,7 @@ pub async fn update_me(
     stored.map(|s| Json(s.user)).ok_or_else(account_gone)
 }
 
-/// The caller with their cart, orders, total spent and latest order news.
+/// The caller with their cart, latest orders (at most 20), total spent and latest order news.
 #[utoipa::path(get, path = "/users/me/profile", tag = "users", security(("bearer" = [])),
     responses(
         (status = 200, description = "The profile", body = UserProfile),
@@ -75,12 +78,13 @@ pub async fn profile(
     caller: AuthUser,
 ) -> ApiResult<Json<UserProfile>> {
     let credentials = caller.credentials();
+    let latest_orders = format!("{OWN_ORDERS}&limit={PROFILE_ORDERS}");
     let (user, cart, orders, summary, events) = tokio::join!(
         current_user(&state, &caller),
         state.cart_service.get_json::<Cart>(CART, credentials),
         state
             .order_service
-            .get_json::<Vec<Order>>(OWN_ORDERS, credentials),
+            .get_json::<Vec<Order>>(&latest_orders, credentials),
         state
             .order_service
             .get_json::<OrderSummary>(ORDER_SUMMARY, credentials),
