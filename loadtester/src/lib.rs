@@ -4,6 +4,7 @@
 //! `loadtester` (the binary) parses the project's options and goose's own from one command
 //! line; [`LoadTester`] runs attacks in-process, which the tests and `loadtester demo` use.
 
+pub mod audit;
 pub mod client;
 pub mod journeys;
 pub mod model;
@@ -50,11 +51,13 @@ pub const DEFAULT_MIX: &str = "browser=4,shopper=3,admin=1,stuffer=1,flashsale=1
                   loadtester --host http://127.0.0.1:8080 -u 20 -r 2 -t 5m --report-file report.html\n  \
                   loadtester --direct --host http://127.0.0.1 -u 10 -t 1m --scenarios shopper\n  \
                   loadtester reproduce high-5xx-ratio --admin-password stack-admin-dev\n  \
-                  loadtester reproduce --all --time-scale 30 --admin-password stack-admin-dev"
+                  loadtester reproduce --all --time-scale 30 --admin-password stack-admin-dev\n  \
+                  loadtester audit --host http://127.0.0.1:8080 --admin-password stack-admin-dev"
 )]
 pub struct Cli {
     /// `run` loads a shop that is already running; `demo` starts one in this process first;
-    /// `reproduce` makes the named alerts fire (see --all).
+    /// `reproduce` makes the named alerts fire (see --all); `audit` checks a running shop's
+    /// stock books (see --settle).
     #[arg(value_enum, default_value_t = Mode::Run)]
     pub mode: Mode,
     /// With `reproduce`: the alerts, by rule name (`High5xxRatio`) or playbook name
@@ -65,6 +68,16 @@ pub struct Cli {
     pub tester: TesterOptions,
     #[command(flatten)]
     pub reproduce: reproduce::ReproduceOptions,
+    /// With `audit`: how long, in seconds, to wait for reservations still being made or
+    /// returned to settle before the books are judged.
+    #[arg(
+        long,
+        env = "LOADTEST_AUDIT_SETTLE_SECONDS",
+        default_value_t = 60,
+        value_name = "SECONDS",
+        help_heading = "Stock audit"
+    )]
+    pub settle: u64,
     #[command(flatten)]
     pub goose: GooseConfiguration,
 }
@@ -74,6 +87,7 @@ pub enum Mode {
     Run,
     Demo,
     Reproduce,
+    Audit,
 }
 
 /// The project's own options; each also reads a `LOADTEST_*` variable.

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -34,8 +35,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         alerts,
         mut tester,
         reproduce,
+        settle,
         mut goose,
     } = cli;
+    if mode == Mode::Audit {
+        let host = goose.host.as_deref().unwrap_or(loadtester::routes::NATIVE_GATEWAY);
+        return loadtester::audit::command(host, &tester, Duration::from_secs(settle)).await;
+    }
     if mode == Mode::Reproduce {
         return loadtester::reproduce::command(&alerts, reproduce, tester, goose).await;
     }

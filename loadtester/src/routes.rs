@@ -6,6 +6,9 @@ use std::str::FromStr;
 
 use reqwest::Url;
 
+/// The native stack's gateway: where `reproduce` and `audit` go unless --host says otherwise.
+pub const NATIVE_GATEWAY: &str = "http://127.0.0.1:8080";
+
 /// The port of each service, in prefix order: `/api`, `/cart-api`, `/order-api`, `/user-api`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServicePorts {

@@ -97,7 +97,7 @@ pub async fn command(
     let host = goose
         .host
         .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        .unwrap_or_else(|| crate::routes::NATIVE_GATEWAY.into());
     let mut goose = goose;
     goose.host = Some(host.clone());
     let routes = Routes::new(&host, tester.direct.then_some(tester.direct_ports))?;

@@ -1,7 +1,7 @@
 //! Products and stock reservations, with the limits the API enforces.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shop_common::ApiError;
 pub use shop_common::models::catalog::{
     Product, Reservation, ReservationRequest, ReservedLine, StockLine,
@@ -171,59 +171,138 @@ pub enum ReserveOutcome {
     AlreadyReleased,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Where a reservation is in its life. Stock is held from `Pending` (line by line) until
+/// `Released`; only a `Committed` reservation belongs to an order, and only a reservation
+/// that is not committed can expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReservationState {
+    /// Claimed; its lines are being taken.
+    Pending,
+    /// Every line taken; waiting for its order to commit it before it expires.
+    Reserved,
+    /// Its order exists: held until the order is cancelled, or for good once it ships.
+    Committed,
+    /// Its stock is being returned; a retry or the sweeper finishes the job.
+    Releasing,
+    /// Its stock is back. Final.
+    Released,
+}
 
-    #[test]
-    fn merges_repeated_products() {
-        let id = Uuid::new_v4();
-        let lines = reservation_lines(ReservationRequest {
-            items: vec![
-                StockLine {
-                    product_id: id,
-                    quantity: 2,
-                },
-                StockLine {
-                    product_id: id,
-                    quantity: 3,
-                },
-            ],
-        })
-        .unwrap();
-        assert_eq!(
-            lines,
-            [StockLine {
-                product_id: id,
-                quantity: 5
-            }]
-        );
+impl ReservationState {
+    pub const ALL: [ReservationState; 5] = [
+        Self::Pending,
+        Self::Reserved,
+        Self::Committed,
+        Self::Releasing,
+        Self::Released,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Reserved => "reserved",
+            Self::Committed => "committed",
+            Self::Releasing => "releasing",
+            Self::Released => "released",
+        }
     }
 
-    #[test]
-    fn refuses_negative_prices_and_blank_names() {
-        let create = ProductCreate {
-            name: "   ".into(),
-            description: String::new(),
-            category: "general".into(),
-            price_cents: -1,
-            stock: 1,
-        };
-        let Err(ApiError::Validation(errors)) = create.validate() else {
-            panic!("expected a validation error");
-        };
-        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["name", "price_cents"]);
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == text)
     }
 
-    #[test]
-    fn refuses_zero_quantities() {
-        let request = ReservationRequest {
-            items: vec![StockLine {
-                product_id: Uuid::new_v4(),
-                quantity: 0,
-            }],
-        };
-        assert!(reservation_lines(request).is_err());
+    /// Whether the sweeper may take this reservation's stock back once it has expired.
+    pub fn is_reclaimable(self) -> bool {
+        matches!(self, Self::Pending | Self::Reserved | Self::Releasing)
+    }
+}
+
+/// What committing a reservation to its order came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed(Reservation),
+    /// Its stock went back (it expired, or was released): the order must not go ahead.
+    Released,
+    /// Still being made by another call; try again.
+    NotReady,
+    Unknown,
+}
+
+/// One product's stock books: what came in, what is on the shelf and what reservations hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ProductLedger {
+    pub product_id: Uuid,
+    pub name: String,
+    /// Units on sale now.
+    pub stock: i64,
+    /// Units held by reservations that are not released (committed ones belong to orders).
+    pub held: i64,
+    /// Units ever put in: the stock it was created with, plus every restock, minus every
+    /// reduction an admin made. `None` for a product written before the ledger existed.
+    pub received: Option<i64>,
+    /// Whether `stock + held == received`.
+    pub conserved: bool,
+}
+
+/// A reservation the audit finds wrong: expired with no order, or stuck half-way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReservationFinding {
+    pub reservation_id: Uuid,
+    pub state: ReservationState,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The backend's own books: every product's ledger and every reservation past its expiry
+/// that no order committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StockAudit {
+    pub checked_at: DateTime<Utc>,
+    pub products: Vec<ProductLedger>,
+    /// Reservations not committed and not released although their expiry has passed.
+    pub overdue: Vec<ReservationFinding>,
+    /// Reservations still being made or returned (young ones: a busy shop always has some).
+    pub in_flight: i64,
+    pub committed: i64,
+    /// Whether every product's stock is conserved and nothing is overdue.
+    pub passed: bool,
+}
+
+impl StockAudit {
+    pub fn new(
+        checked_at: DateTime<Utc>,
+        products: Vec<ProductLedger>,
+        overdue: Vec<ReservationFinding>,
+        in_flight: i64,
+        committed: i64,
+    ) -> Self {
+        let passed = overdue.is_empty() && products.iter().all(|p| p.conserved);
+        Self {
+            checked_at,
+            products,
+            overdue,
+            in_flight,
+            committed,
+            passed,
+        }
+    }
+}
+
+impl ProductLedger {
+    pub fn new(
+        product_id: Uuid,
+        name: String,
+        stock: i64,
+        received: Option<i64>,
+        held: i64,
+    ) -> Self {
+        Self {
+            product_id,
+            name,
+            stock,
+            held,
+            received,
+            conserved: received.is_none_or(|received| stock + held == received),
+        }
     }
 }

@@ -4,9 +4,11 @@ pub mod api;
 pub mod domain;
 pub mod metrics;
 pub mod store;
+pub mod sweeper;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -18,9 +20,11 @@ use shop_common::faults::{FaultArgs, Faults};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
 use shop_common::telemetry::metrics::Metrics;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::BackendMetrics;
 use crate::store::{CqlProductStore, MemoryProductStore, ProductStore};
+use crate::sweeper::ReservationSettings;
 
 pub const SERVICE_NAME: &str = "backend";
 
@@ -44,10 +48,29 @@ pub struct Config {
     pub upstream: UpstreamArgs,
     #[command(flatten)]
     pub faults: FaultArgs,
+    /// How long a reservation holds its stock before its order commits it; an uncommitted
+    /// one is then taken back. Far above any checkout's duration.
+    #[arg(long, env = "RESERVATION_TTL_SECONDS", default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(5..=86_400))]
+    pub reservation_ttl_seconds: u64,
+    /// How often expired reservations are looked for.
+    #[arg(long, env = "RESERVATION_SWEEP_INTERVAL_MS", default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub reservation_sweep_interval_ms: u64,
 }
 
-/// The service's router, wired to its store and the shop's identity provider.
-pub async fn app(config: &Config) -> anyhow::Result<Router> {
+impl Config {
+    fn reservations(&self) -> ReservationSettings {
+        ReservationSettings {
+            ttl: Duration::from_secs(self.reservation_ttl_seconds),
+            sweep_interval: Duration::from_millis(self.reservation_sweep_interval_ms),
+        }
+    }
+}
+
+/// The service's router, wired to its store and the shop's identity provider; its
+/// reservation sweeper runs until `shutdown` is cancelled.
+pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Router> {
     let metrics = Metrics::new(SERVICE_NAME);
     let faults = Faults::new(&config.faults, &metrics);
     let connections = Connections::new(
@@ -56,7 +79,7 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         &config.upstream,
         &metrics,
         &faults,
-    );
+    )?;
     let store: Arc<dyn ProductStore> = match config.storage.storage {
         StorageKind::Memory => Arc::new(MemoryProductStore::new()),
         StorageKind::Cql => {
@@ -68,11 +91,19 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let readiness = Readiness::new(vec![
         Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>
     ]);
+    let business = BackendMetrics::new(metrics.registry());
+    tokio::spawn(sweeper::run(
+        store.clone(),
+        config.reservations(),
+        business.clone(),
+        shutdown,
+    ));
     let state = api::AppState {
         store,
         verifier: connections.verifier.clone(),
         readiness,
-        business: BackendMetrics::new(metrics.registry()),
+        business,
+        reservations: config.reservations(),
     };
     Ok(api::router(
         state,
@@ -86,8 +117,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let router = app(&config).await?;
+    let shutdown = CancellationToken::new();
+    let router = app(&config, shutdown.clone()).await?;
     tracing::info!(address = %config.listen, "backend listening");
     server::serve(listener, router, server::shutdown_signal()).await?;
+    shutdown.cancel();
     Ok(())
 }

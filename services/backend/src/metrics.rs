@@ -3,12 +3,13 @@
 use prometheus::{IntCounter, IntCounterVec, Registry};
 use shop_common::telemetry::metrics::{counter, counter_vec};
 
-use crate::domain::ReserveOutcome;
+use crate::domain::{ReservationState, ReserveOutcome};
 
 #[derive(Clone)]
 pub struct BackendMetrics {
     reservations: IntCounterVec,
     conflicts: IntCounter,
+    reclaimed: IntCounterVec,
 }
 
 const OUTCOMES: [&str; 4] = [
@@ -32,10 +33,23 @@ impl BackendMetrics {
                 "shop_stock_reservation_conflicts_total",
                 "Reservations refused because the stock was not there.",
             ),
+            reclaimed: counter_vec(
+                registry,
+                "shop_stock_reservations_reclaimed_total",
+                "Reservations that expired without an order and had their stock taken back, \
+                 by the state they were left in.",
+                &["state"],
+            ),
         };
         // Every series exists from the start, so the first event shows up in rate().
         for outcome in OUTCOMES {
             metrics.reservations.with_label_values(&[outcome]);
+        }
+        for state in ReservationState::ALL
+            .into_iter()
+            .filter(|s| s.is_reclaimable())
+        {
+            metrics.reclaimed.with_label_values(&[state.as_str()]);
         }
         metrics
     }
@@ -51,5 +65,9 @@ impl BackendMetrics {
             ReserveOutcome::AlreadyReleased => "already_released",
         };
         self.reservations.with_label_values(&[label]).inc();
+    }
+
+    pub fn reclaimed(&self, state: ReservationState) {
+        self.reclaimed.with_label_values(&[state.as_str()]).inc();
     }
 }

@@ -35,7 +35,9 @@ async fn serve_backend(database_port: u16) -> String {
     config.storage.storage = StorageKind::Cql;
     config.storage.cql_contact_points = vec![format!("127.0.0.1:{database_port}")];
     config.storage.cql_keyspace = Some(format!("test_faults_{}", Uuid::new_v4().simple()));
-    let router = backend::app(&config).await.unwrap();
+    let router = backend::app(&config, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, router).into_future());

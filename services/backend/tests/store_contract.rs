@@ -5,11 +5,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use backend::domain::{Product, ProductCreate, ProductUpdate, ReserveOutcome, StockLine};
+use backend::domain::{
+    CommitOutcome, Product, ProductCreate, ProductLedger, ProductUpdate, ReservationState,
+    ReserveOutcome, StockAudit, StockLine,
+};
 use backend::store::{CqlProductStore, ProductStore, SCHEMA};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use shop_common::cql::{Cql, testing};
+use shop_common::faults::{FaultCreate, Faults};
 use uuid::Uuid;
 
 /// A CQL store in a keyspace of its own, or `None` (with the reason printed) when no
@@ -36,6 +40,32 @@ fn product(name: &str, price_cents: i64, stock: i64) -> Product {
         stock,
     }
     .into_product(Utc::now())
+}
+
+/// An expiry no test reaches.
+fn later() -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::minutes(10)
+}
+
+/// An expiry the sweeper has passed: it reads expiries a minute at a time, once the
+/// minute is over.
+fn expired() -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::minutes(3)
+}
+
+fn ledger(audit: &StockAudit, product_id: Uuid) -> &ProductLedger {
+    audit
+        .products
+        .iter()
+        .find(|books| books.product_id == product_id)
+        .expect("every product has books")
+}
+
+fn line(product_id: Uuid, quantity: i64) -> StockLine {
+    StockLine {
+        product_id,
+        quantity,
+    }
 }
 
 async fn stock(store: &dyn ProductStore, id: Uuid) -> i64 {
@@ -140,7 +170,10 @@ async fn reservations_take_all_lines_or_none(store: Arc<dyn ProductStore>) {
             quantity: 2,
         },
     ];
-    let refused = store.reserve(Uuid::new_v4(), &too_much).await.unwrap();
+    let refused = store
+        .reserve(Uuid::new_v4(), &too_much, later())
+        .await
+        .unwrap();
     assert_eq!(
         refused,
         ReserveOutcome::InsufficientStock {
@@ -166,7 +199,10 @@ async fn reservations_take_all_lines_or_none(store: Arc<dyn ProductStore>) {
         },
     ];
     assert_eq!(
-        store.reserve(Uuid::new_v4(), &lines).await.unwrap(),
+        store
+            .reserve(Uuid::new_v4(), &lines, later())
+            .await
+            .unwrap(),
         ReserveOutcome::UnknownProduct(unknown)
     );
     assert_eq!(stock(store.as_ref(), plenty.id).await, 10);
@@ -182,12 +218,12 @@ async fn reservations_are_idempotent_and_released_once(store: Arc<dyn ProductSto
         quantity: 2,
     }];
 
-    let ReserveOutcome::Reserved(first) = store.reserve(id, &lines).await.unwrap() else {
+    let ReserveOutcome::Reserved(first) = store.reserve(id, &lines, later()).await.unwrap() else {
         panic!("the stock is there");
     };
     assert_eq!(first.items[0].unit_price_cents, 4999);
     assert_eq!(first.items[0].name, "lamp");
-    let ReserveOutcome::Reserved(again) = store.reserve(id, &lines).await.unwrap() else {
+    let ReserveOutcome::Reserved(again) = store.reserve(id, &lines, later()).await.unwrap() else {
         panic!("a repeated reservation returns the first one");
     };
     assert_eq!(again.items, first.items);
@@ -197,7 +233,7 @@ async fn reservations_are_idempotent_and_released_once(store: Arc<dyn ProductSto
     assert!(!store.release(id).await.unwrap(), "released once");
     assert_eq!(stock(store.as_ref(), item.id).await, 5);
     assert_eq!(
-        store.reserve(id, &lines).await.unwrap(),
+        store.reserve(id, &lines, later()).await.unwrap(),
         ReserveOutcome::AlreadyReleased
     );
     assert!(
@@ -220,6 +256,7 @@ async fn concurrent_reservations_never_oversell(store: Arc<dyn ProductStore>) {
                         product_id: item.id,
                         quantity: 1,
                     }],
+                    later(),
                 )
                 .await
                 .unwrap()
@@ -245,6 +282,7 @@ async fn stock_updates_by_admins_do_not_lose_reservations(store: Arc<dyn Product
                 product_id: item.id,
                 quantity: 2,
             }],
+            later(),
         )
         .await
         .unwrap();
@@ -255,6 +293,112 @@ async fn stock_updates_by_admins_do_not_lose_reservations(store: Arc<dyn Product
     };
     let updated = store.update(item.id, &renamed).await.unwrap().unwrap();
     assert_eq!((updated.name.as_str(), updated.stock), ("renamed", 3));
+}
+
+contract!(reservations_that_expire_uncommitted_are_taken_back);
+async fn reservations_that_expire_uncommitted_are_taken_back(store: Arc<dyn ProductStore>) {
+    let item = product("expiring", 100, 5);
+    store.create(&item).await.unwrap();
+    let (forgotten, ordered, young) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    for (id, expires_at) in [
+        (forgotten, expired()),
+        (ordered, expired()),
+        (young, later()),
+    ] {
+        let outcome = store.reserve(id, &[line(item.id, 1)], expires_at).await;
+        assert!(matches!(outcome.unwrap(), ReserveOutcome::Reserved(_)));
+    }
+    assert!(matches!(
+        store.commit(ordered).await.unwrap(),
+        CommitOutcome::Committed(_)
+    ));
+    let before = store.audit(Utc::now()).await.unwrap();
+    let overdue: Vec<Uuid> = before.overdue.iter().map(|f| f.reservation_id).collect();
+    assert_eq!(
+        overdue,
+        [forgotten],
+        "only the uncommitted expired one is overdue"
+    );
+    assert!(!before.passed);
+    assert_eq!(ledger(&before, item.id).held, 3);
+    assert!(ledger(&before, item.id).conserved);
+
+    let reclaimed = store.reclaim_expired(Utc::now()).await.unwrap();
+    assert_eq!(reclaimed, [ReservationState::Reserved]);
+    assert_eq!(stock(store.as_ref(), item.id).await, 3);
+    assert_eq!(
+        store.commit(forgotten).await.unwrap(),
+        CommitOutcome::Released
+    );
+    assert_eq!(
+        store
+            .reserve(forgotten, &[line(item.id, 1)], later())
+            .await
+            .unwrap(),
+        ReserveOutcome::AlreadyReleased,
+        "a retry does not take the stock again"
+    );
+    assert!(store.reclaim_expired(Utc::now()).await.unwrap().is_empty());
+
+    let after = store.audit(Utc::now()).await.unwrap();
+    assert!(after.passed, "{after:?}");
+    assert_eq!(
+        (ledger(&after, item.id).held, after.committed),
+        (2, 1),
+        "the order's and the young reservation's units are still held"
+    );
+    assert!(store.release(ordered).await.unwrap());
+    assert_eq!(stock(store.as_ref(), item.id).await, 4);
+}
+
+contract!(commits_are_idempotent_and_only_for_live_reservations);
+async fn commits_are_idempotent_and_only_for_live_reservations(store: Arc<dyn ProductStore>) {
+    let item = product("committed", 100, 5);
+    store.create(&item).await.unwrap();
+    let id = Uuid::new_v4();
+    let ReserveOutcome::Reserved(reserved) = store
+        .reserve(id, &[line(item.id, 2)], later())
+        .await
+        .unwrap()
+    else {
+        panic!("the stock is there");
+    };
+    for _ in 0..2 {
+        let CommitOutcome::Committed(committed) = store.commit(id).await.unwrap() else {
+            panic!("a live reservation commits, and again");
+        };
+        assert_eq!(committed.items, reserved.items);
+    }
+    assert_eq!(
+        store.commit(Uuid::new_v4()).await.unwrap(),
+        CommitOutcome::Unknown
+    );
+    assert!(store.release(id).await.unwrap());
+    assert_eq!(store.commit(id).await.unwrap(), CommitOutcome::Released);
+    assert_eq!(stock(store.as_ref(), item.id).await, 5);
+}
+
+contract!(the_audit_follows_restocks);
+async fn the_audit_follows_restocks(store: Arc<dyn ProductStore>) {
+    let item = product("restocked books", 100, 5);
+    store.create(&item).await.unwrap();
+    store
+        .reserve(Uuid::new_v4(), &[line(item.id, 2)], later())
+        .await
+        .unwrap();
+    let restock = ProductUpdate {
+        stock: Some(10),
+        ..ProductUpdate::default()
+    };
+    store.update(item.id, &restock).await.unwrap();
+    let audit = store.audit(Utc::now()).await.unwrap();
+    let books = ledger(&audit, item.id);
+    assert_eq!(
+        (books.stock, books.held, books.received),
+        (10, 2, Some(12)),
+        "a restock from 3 to 10 received 7 more"
+    );
+    assert!(audit.passed);
 }
 
 // CQL-only behaviour: what a real database adds.
@@ -296,6 +440,7 @@ async fn cql_two_backend_instances_sharing_one_database_never_oversell() {
                         product_id: item.id,
                         quantity: 1,
                     }],
+                    later(),
                 )
                 .await
                 .unwrap()
@@ -308,4 +453,128 @@ async fn cql_two_backend_instances_sharing_one_database_never_oversell() {
         .count();
     assert_eq!(reserved, 12);
     assert_eq!(stock(one.as_ref(), item.id).await, 0);
+}
+
+/// A CQL store whose statements suffer the faults added to the returned registry.
+async fn cql_store_with_faults() -> Option<(Arc<dyn ProductStore>, Faults)> {
+    let faults = Faults::default();
+    let cql =
+        testing::session_with_faults("backend", &SCHEMA, &fresh_keyspace(), faults.clone()).await?;
+    Some((Arc::new(CqlProductStore::new(cql)), faults))
+}
+
+fn database_fault(statement: &str, fault: serde_json::Value) -> FaultCreate {
+    let mut body =
+        serde_json::json!({"kind": "database", "statement": statement, "ttl_seconds": 60});
+    body.as_object_mut()
+        .unwrap()
+        .extend(fault.as_object().unwrap().clone());
+    serde_json::from_value(body).expect("a valid fault")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_a_stock_move_whose_answer_was_lost_is_applied_once() {
+    let Some((store, faults)) = cql_store_with_faults().await else {
+        return;
+    };
+    let item = product("lost answers", 100, 5);
+    store.create(&item).await.unwrap();
+    // Every stock move applies, then reports a timeout.
+    let lost = serde_json::json!({"fail": true, "applied": true});
+    let fault = faults.add(&database_fault("move_stock", lost)).unwrap();
+    let id = Uuid::new_v4();
+    let outcome = store.reserve(id, &[line(item.id, 2)], later()).await;
+    assert!(matches!(outcome.unwrap(), ReserveOutcome::Reserved(_)));
+    assert_eq!(stock(store.as_ref(), item.id).await, 3, "taken once");
+    assert!(store.release(id).await.unwrap());
+    assert_eq!(stock(store.as_ref(), item.id).await, 5, "returned once");
+    faults.remove(fault.id);
+    assert!(store.audit(Utc::now()).await.unwrap().passed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_a_reservation_cut_off_half_way_is_finished_by_a_retry_or_taken_back() {
+    let Some((store, faults)) = cql_store_with_faults().await else {
+        return;
+    };
+    let (a, b) = (product("cut a", 100, 5), product("cut b", 100, 5));
+    store.create(&a).await.unwrap();
+    store.create(&b).await.unwrap();
+    let lines = [line(a.id, 1), line(b.id, 1)];
+    // Its lines are taken, then the caller gives up while it is being marked reserved.
+    let slow = serde_json::json!({"delay_ms": 5000});
+    let fault = faults.add(&database_fault("set_reserved", slow)).unwrap();
+    let (retried, abandoned) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, expires_at) in [(retried, later()), (abandoned, expired())] {
+        let cut = tokio::time::timeout(
+            std::time::Duration::from_millis(2000),
+            store.reserve(id, &lines, expires_at),
+        )
+        .await;
+        assert!(cut.is_err(), "the call was cut off");
+    }
+    faults.remove(fault.id);
+    assert_eq!(
+        stock(store.as_ref(), a.id).await,
+        3,
+        "both took their lines"
+    );
+
+    let ReserveOutcome::Reserved(finished) = store.reserve(retried, &lines, later()).await.unwrap()
+    else {
+        panic!("a retry finishes the reservation instead of answering 'being made' for ever");
+    };
+    assert_eq!(finished.items.len(), 2);
+    assert_eq!(
+        stock(store.as_ref(), b.id).await,
+        3,
+        "the retry took nothing more"
+    );
+
+    let reclaimed = store.reclaim_expired(Utc::now()).await.unwrap();
+    assert_eq!(reclaimed, [ReservationState::Pending]);
+    assert_eq!(stock(store.as_ref(), a.id).await, 4);
+    assert_eq!(stock(store.as_ref(), b.id).await, 4);
+    assert!(store.audit(Utc::now()).await.unwrap().passed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_a_release_cut_off_half_way_is_finished_by_the_next() {
+    let Some((store, faults)) = cql_store_with_faults().await else {
+        return;
+    };
+    let (a, b) = (product("release a", 100, 5), product("release b", 100, 5));
+    store.create(&a).await.unwrap();
+    store.create(&b).await.unwrap();
+    let id = Uuid::new_v4();
+    let outcome = store
+        .reserve(id, &[line(a.id, 2), line(b.id, 2)], later())
+        .await;
+    assert!(matches!(outcome.unwrap(), ReserveOutcome::Reserved(_)));
+    assert!(matches!(
+        store.commit(id).await.unwrap(),
+        CommitOutcome::Committed(_)
+    ));
+    // The release starts (its state changes), then its caller hears a timeout.
+    let lost = serde_json::json!({"fail": true, "applied": true});
+    let fault = faults
+        .add(&database_fault("set_reservation_state", lost))
+        .unwrap();
+    assert!(store.release(id).await.is_err());
+    faults.remove(fault.id);
+
+    assert!(store.release(id).await.unwrap(), "the retry finishes it");
+    assert_eq!(
+        (
+            stock(store.as_ref(), a.id).await,
+            stock(store.as_ref(), b.id).await
+        ),
+        (5, 5)
+    );
+    assert!(
+        !store.release(id).await.unwrap(),
+        "and nothing is returned twice"
+    );
+    assert_eq!(stock(store.as_ref(), a.id).await, 5);
+    assert!(store.audit(Utc::now()).await.unwrap().passed);
 }

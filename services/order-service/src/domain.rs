@@ -104,6 +104,7 @@ mod tests {
                 quantity: 3,
             }],
             created_at: Utc::now(),
+            expires_at: Utc::now(),
         };
         let user = Uuid::new_v4();
         let kept = order_from(&reservation, user, Utc::now());

@@ -4,6 +4,7 @@ pub mod api;
 pub mod domain;
 pub mod lifecycle;
 pub mod metrics;
+pub mod placement;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -70,7 +71,7 @@ pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result
         &config.upstream,
         &metrics,
         &faults,
-    );
+    )?;
     let store: Arc<dyn OrderStore> = match config.storage.storage {
         StorageKind::Memory => Arc::new(MemoryOrderStore::new()),
         StorageKind::Cql => {

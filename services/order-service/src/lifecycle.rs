@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::metrics::OrderMetrics;
+use crate::placement::Commitment;
 use crate::store::{OrderStore, TransitionOutcome};
 
 const BATCH: usize = 100;
@@ -123,12 +124,7 @@ impl Lifecycle {
         match self.store.due_for_processing(cutoff, BATCH).await {
             Ok(due) => {
                 for order in due {
-                    let Some(next) = order.status.next_automatic() else {
-                        continue;
-                    };
-                    if let Err(err) = self.change_status(&order, next).await {
-                        tracing::debug!(order_id = %order.id, error = %err, "order not advanced");
-                    }
+                    self.advance(&order).await;
                 }
             }
             Err(err) => tracing::warn!(error = %err, "cannot read orders to process"),
@@ -140,6 +136,27 @@ impl Lifecycle {
                 }
             }
             Err(err) => tracing::warn!(error = %err, "cannot read pending stock releases"),
+        }
+    }
+
+    /// Moves an order one step on. A pending order goes on only once its reservation is
+    /// committed: placing it may have been cut off before the commit.
+    async fn advance(&self, order: &Order) {
+        let Some(next) = order.status.next_automatic() else {
+            return;
+        };
+        if order.status == OrderStatus::Pending {
+            match self.commit(order.id).await {
+                Ok(Commitment::Committed) => {}
+                Ok(Commitment::Lost) => return self.cancel_uncommitted(order).await,
+                Err(err) => {
+                    tracing::debug!(order_id = %order.id, error = %err, "reservation not committed yet");
+                    return;
+                }
+            }
+        }
+        if let Err(err) = self.change_status(order, next).await {
+            tracing::debug!(order_id = %order.id, error = %err, "order not advanced");
         }
     }
 

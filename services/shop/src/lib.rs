@@ -62,7 +62,10 @@ pub async fn start(mut config: ShopConfig) -> anyhow::Result<RunningShop> {
 
     let shutdown = CancellationToken::new();
     let routers = [
-        (backend_listener, backend::app(&config.backend).await?),
+        (
+            backend_listener,
+            backend::app(&config.backend, shutdown.clone()).await?,
+        ),
         (user_listener, user_service::app(&config.user).await?),
         (cart_listener, cart_service::app(&config.cart).await?),
         (

@@ -1,5 +1,6 @@
 //! The backend's HTTP surface, served under `/api`.
 
+mod audit;
 mod products;
 mod reservations;
 mod system;
@@ -18,6 +19,7 @@ use utoipa_axum::routes;
 
 use crate::metrics::BackendMetrics;
 use crate::store::ProductStore;
+use crate::sweeper::ReservationSettings;
 
 pub const SERVICE: ServiceInfo = ServiceInfo {
     name: crate::SERVICE_NAME,
@@ -35,6 +37,7 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     pub readiness: Readiness,
     pub business: BackendMetrics,
+    pub reservations: ReservationSettings,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -56,6 +59,8 @@ pub fn router(
         .routes(routes!(products::list, products::create))
         .routes(routes!(products::get, products::update, products::delete))
         .routes(routes!(reservations::reserve, reservations::release))
+        .routes(routes!(reservations::commit))
+        .routes(routes!(audit::stock_audit))
         .with_state(state)
         .merge(health::routes(readiness))
         .merge(fault_api);

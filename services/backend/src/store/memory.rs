@@ -4,23 +4,28 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use shop_common::store::{Page, Ping, StoreError, StoreResult};
 use uuid::Uuid;
 
 use super::ProductStore;
-use crate::domain::{Product, ProductUpdate, Reservation, ReserveOutcome, ReservedLine, StockLine};
+use crate::domain::{
+    CommitOutcome, Product, ProductLedger, ProductUpdate, Reservation, ReservationFinding,
+    ReservationState, ReserveOutcome, ReservedLine, StockAudit, StockLine,
+};
 
 #[derive(Default)]
 struct Catalogue {
     /// Ordered by id, which makes the id of a page's last product a stable cursor.
     products: BTreeMap<Uuid, Product>,
+    /// Units each product ever received, for the audit.
+    received: HashMap<Uuid, i64>,
     reservations: HashMap<Uuid, StoredReservation>,
 }
 
 struct StoredReservation {
     reservation: Reservation,
-    released: bool,
+    state: ReservationState,
 }
 
 #[derive(Default)]
@@ -70,14 +75,21 @@ impl ProductStore for MemoryProductStore {
     }
 
     async fn create(&self, product: &Product) -> StoreResult<()> {
-        self.write().products.insert(product.id, product.clone());
+        let mut catalogue = self.write();
+        catalogue.received.insert(product.id, product.stock);
+        catalogue.products.insert(product.id, product.clone());
         Ok(())
     }
 
     async fn update(&self, id: Uuid, update: &ProductUpdate) -> StoreResult<Option<Product>> {
         let mut catalogue = self.write();
-        Ok(catalogue.products.get_mut(&id).map(|product| {
+        let Catalogue {
+            products, received, ..
+        } = &mut *catalogue;
+        Ok(products.get_mut(&id).map(|product| {
+            let before = product.stock;
             update.apply(product, Utc::now());
+            *received.entry(id).or_insert(before) += product.stock - before;
             product.clone()
         }))
     }
@@ -90,13 +102,15 @@ impl ProductStore for MemoryProductStore {
         &self,
         reservation_id: Uuid,
         lines: &[StockLine],
+        expires_at: DateTime<Utc>,
     ) -> StoreResult<ReserveOutcome> {
         let mut catalogue = self.write();
         if let Some(existing) = catalogue.reservations.get(&reservation_id) {
-            return Ok(if existing.released {
-                ReserveOutcome::AlreadyReleased
-            } else {
-                ReserveOutcome::Reserved(existing.reservation.clone())
+            return Ok(match existing.state {
+                ReservationState::Releasing | ReservationState::Released => {
+                    ReserveOutcome::AlreadyReleased
+                }
+                _ => ReserveOutcome::Reserved(existing.reservation.clone()),
             });
         }
         // Check every line before touching any, so a refusal changes nothing.
@@ -131,39 +145,109 @@ impl ProductStore for MemoryProductStore {
             id: reservation_id,
             items: reserved,
             created_at: now,
+            expires_at,
         };
         catalogue.reservations.insert(
             reservation_id,
             StoredReservation {
                 reservation: reservation.clone(),
-                released: false,
+                state: ReservationState::Reserved,
             },
         );
         Ok(ReserveOutcome::Reserved(reservation))
     }
 
-    async fn release(&self, reservation_id: Uuid) -> StoreResult<bool> {
+    async fn commit(&self, reservation_id: Uuid) -> StoreResult<CommitOutcome> {
         let mut catalogue = self.write();
-        let Catalogue {
-            products,
-            reservations,
-        } = &mut *catalogue;
-        let Some(stored) = reservations.get_mut(&reservation_id) else {
-            return Ok(false);
+        let Some(stored) = catalogue.reservations.get_mut(&reservation_id) else {
+            return Ok(CommitOutcome::Unknown);
         };
-        if stored.released {
-            return Ok(false);
+        Ok(match stored.state {
+            ReservationState::Reserved | ReservationState::Committed => {
+                stored.state = ReservationState::Committed;
+                CommitOutcome::Committed(stored.reservation.clone())
+            }
+            ReservationState::Pending => CommitOutcome::NotReady,
+            ReservationState::Releasing | ReservationState::Released => CommitOutcome::Released,
+        })
+    }
+
+    async fn release(&self, reservation_id: Uuid) -> StoreResult<bool> {
+        Ok(self.write().release(reservation_id))
+    }
+
+    async fn reclaim_expired(&self, now: DateTime<Utc>) -> StoreResult<Vec<ReservationState>> {
+        let mut catalogue = self.write();
+        let expired: Vec<(Uuid, ReservationState)> = catalogue
+            .reservations
+            .values()
+            .filter(|stored| stored.state.is_reclaimable())
+            .filter(|stored| stored.reservation.expires_at <= now)
+            .map(|stored| (stored.reservation.id, stored.state))
+            .collect();
+        for (id, _) in &expired {
+            catalogue.release(*id);
         }
-        stored.released = true;
+        Ok(expired.into_iter().map(|(_, state)| state).collect())
+    }
+
+    async fn audit(&self, overdue_before: DateTime<Utc>) -> StoreResult<StockAudit> {
+        let catalogue = self.read();
+        let mut held: HashMap<Uuid, i64> = HashMap::new();
+        let mut overdue = Vec::new();
+        let mut committed = 0;
+        for stored in catalogue.reservations.values() {
+            if stored.state == ReservationState::Released {
+                continue;
+            }
+            committed += i64::from(stored.state == ReservationState::Committed);
+            if stored.state.is_reclaimable() && stored.reservation.expires_at <= overdue_before {
+                overdue.push(ReservationFinding {
+                    reservation_id: stored.reservation.id,
+                    state: stored.state,
+                    expires_at: stored.reservation.expires_at,
+                });
+            }
+            for line in &stored.reservation.items {
+                *held.entry(line.product_id).or_default() += line.quantity;
+            }
+        }
+        let products = catalogue
+            .products
+            .values()
+            .map(|product| {
+                ProductLedger::new(
+                    product.id,
+                    product.name.clone(),
+                    product.stock,
+                    catalogue.received.get(&product.id).copied(),
+                    held.get(&product.id).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        Ok(StockAudit::new(Utc::now(), products, overdue, 0, committed))
+    }
+}
+
+impl Catalogue {
+    /// Returns a reservation's stock if it still holds any.
+    fn release(&mut self, reservation_id: Uuid) -> bool {
+        let Some(stored) = self.reservations.get_mut(&reservation_id) else {
+            return false;
+        };
+        if stored.state == ReservationState::Released {
+            return false;
+        }
+        stored.state = ReservationState::Released;
         let now = Utc::now();
         // A product deleted since the reservation has no stock left to return to.
         for line in &stored.reservation.items {
-            if let Some(product) = products.get_mut(&line.product_id) {
+            if let Some(product) = self.products.get_mut(&line.product_id) {
                 product.stock += line.quantity;
                 product.updated_at = now;
             }
         }
-        Ok(true)
+        true
     }
 }
 

@@ -4,10 +4,13 @@ mod cql;
 mod memory;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use shop_common::store::{Page, Ping, StoreResult};
 use uuid::Uuid;
 
-use crate::domain::{Product, ProductUpdate, ReserveOutcome, StockLine};
+use crate::domain::{
+    CommitOutcome, Product, ProductUpdate, ReservationState, ReserveOutcome, StockAudit, StockLine,
+};
 
 pub use cql::{CqlProductStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryProductStore;
@@ -21,12 +24,25 @@ pub trait ProductStore: Ping {
     /// Applies the update and returns the product as it is now, or `None` if it does not exist.
     async fn update(&self, id: Uuid, update: &ProductUpdate) -> StoreResult<Option<Product>>;
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;
-    /// Takes stock for every line or for none. Idempotent per reservation id.
+    /// Takes stock for every line or for none, held until `expires_at` unless committed.
+    /// Idempotent per reservation id: a retry returns the first reservation, or finishes one
+    /// that a cut-off call left half-made.
     async fn reserve(
         &self,
         reservation_id: Uuid,
         lines: &[StockLine],
+        expires_at: DateTime<Utc>,
     ) -> StoreResult<ReserveOutcome>;
-    /// Returns a reservation's stock once; later calls do nothing and return `false`.
+    /// Binds a reservation to its order: from now on only `release` returns its stock.
+    /// Idempotent.
+    async fn commit(&self, reservation_id: Uuid) -> StoreResult<CommitOutcome>;
+    /// Returns a reservation's stock once; later calls do nothing and return `false`. A
+    /// release cut off half-way is finished by the next call.
     async fn release(&self, reservation_id: Uuid) -> StoreResult<bool>;
+    /// Releases reservations that expired before `now` without being committed, and
+    /// returns the states they were in.
+    async fn reclaim_expired(&self, now: DateTime<Utc>) -> StoreResult<Vec<ReservationState>>;
+    /// Every product's ledger, and the uncommitted reservations that expired before
+    /// `overdue_before` and still hold stock.
+    async fn audit(&self, overdue_before: DateTime<Utc>) -> StoreResult<StockAudit>;
 }

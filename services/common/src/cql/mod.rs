@@ -96,13 +96,15 @@ impl Cql {
         cql
     }
 
-    /// Connects, migrates and prepares, and waits for it: for tests and tools.
+    /// Connects, migrates and prepares, and waits for it: for tests and tools. Database
+    /// faults of `faults` apply to its statements.
     pub async fn connect_now(
         settings: CqlSettings,
         schema: &'static Schema,
         metrics: DbMetrics,
+        faults: Faults,
     ) -> anyhow::Result<Self> {
-        let cql = Self::new(settings, schema, metrics, Faults::default());
+        let cql = Self::new(settings, schema, metrics, faults);
         let connected = cql.connect().await?;
         cql.set_connected(connected);
         Ok(cql)
@@ -266,6 +268,10 @@ impl Cql {
                     let budget = self.inner.settings.request_timeout;
                     tokio::time::sleep(injection.delay.min(budget)).await;
                     match injection.failure {
+                        // A write that applied, and whose answer was lost.
+                        Some(_) if injection.applied_first => call
+                            .await
+                            .and(Err(ExecutionError::RequestTimeout(injection.delay))),
                         // An injected failure is a statement that timed out.
                         Some(_) => Err(ExecutionError::RequestTimeout(injection.delay)),
                         None if injection.delay >= budget => {

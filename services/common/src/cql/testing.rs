@@ -8,9 +8,20 @@ use scylla::statement::{Consistency, SerialConsistency};
 use uuid::Uuid;
 
 use super::{Cql, CqlSettings, Schema};
+use crate::faults::Faults;
 use crate::telemetry::metrics::Metrics;
 
 pub async fn session(service: &str, schema: &'static Schema, keyspace: &str) -> Option<Cql> {
+    session_with_faults(service, schema, keyspace, Faults::default()).await
+}
+
+/// A session whose statements suffer the database faults added to `faults`.
+pub async fn session_with_faults(
+    service: &str,
+    schema: &'static Schema,
+    keyspace: &str,
+    faults: Faults,
+) -> Option<Cql> {
     let contact_point =
         std::env::var("CQL_TEST_CONTACT_POINT").unwrap_or_else(|_| "127.0.0.1:9042".to_owned());
     let settings = CqlSettings {
@@ -24,7 +35,7 @@ pub async fn session(service: &str, schema: &'static Schema, keyspace: &str) -> 
         request_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(5),
     };
-    match Cql::connect_now(settings, schema, Metrics::new(service).db.clone()).await {
+    match Cql::connect_now(settings, schema, Metrics::new(service).db.clone(), faults).await {
         Ok(cql) => Some(cql),
         Err(err) if std::env::var_os("REQUIRE_CASSANDRA").is_some() => {
             panic!("REQUIRE_CASSANDRA is set but Cassandra at {contact_point} is unusable: {err:#}")

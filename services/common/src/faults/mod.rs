@@ -67,6 +67,9 @@ pub struct Injection {
     pub delay: Duration,
     /// Then fail, instead of doing the work.
     pub failure: Option<Failure>,
+    /// A database failure that comes after the statement ran: its outcome is unknown to
+    /// the caller.
+    pub applied_first: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,8 +252,13 @@ impl Faults {
                             status,
                         });
                     }
-                    Effect::Database { delay, fail } => {
+                    Effect::Database {
+                        delay,
+                        fail,
+                        applied,
+                    } => {
                         injection.delay += delay;
+                        injection.applied_first |= applied;
                         if fail {
                             injection.failure.get_or_insert(Failure {
                                 fault: entry.fault.id,

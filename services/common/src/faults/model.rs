@@ -111,6 +111,9 @@ pub struct FaultCreate {
     /// `database`: fail the statement as a timeout (`db_client_operations_total` outcome
     /// `timeout`; the request gets 503). Needs `delay_ms` or `fail: true`.
     pub fail: Option<bool>,
+    /// `database`, with `fail: true`: the statement runs before the timeout is reported,
+    /// as when a write applies but its answer is lost on the way back. Default false.
+    pub applied: Option<bool>,
     /// `cpu_burn` (required): busy threads, 1 to 4.
     #[schema(minimum = 1, maximum = 4)]
     pub threads: Option<u8>,
@@ -148,6 +151,8 @@ pub struct Fault {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fail: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_per_second: Option<u64>,
@@ -177,7 +182,11 @@ pub(crate) enum Target {
 pub(crate) enum Effect {
     Latency { delay: Duration, jitter: Duration },
     Error { status: StatusCode },
-    Database { delay: Duration, fail: bool },
+    Database {
+        delay: Duration,
+        fail: bool,
+        applied: bool,
+    },
     CpuBurn { threads: u8 },
     MemoryGrowth { bytes_per_second: u64 },
     FileDescriptors { extra: u64 },
@@ -227,7 +236,7 @@ impl FaultCreate {
                     "route" | "upstream" | "status" | "fraction"
                 ) | (
                     FaultKind::Database,
-                    "statement" | "delay_ms" | "fail" | "fraction"
+                    "statement" | "delay_ms" | "fail" | "applied" | "fraction"
                 ) | (FaultKind::CpuBurn, "threads")
                     | (FaultKind::MemoryGrowth, "bytes_per_second")
                     | (FaultKind::FileDescriptors, "limit_fraction")
@@ -242,6 +251,7 @@ impl FaultCreate {
             ("fraction", self.fraction.is_some()),
             ("status", self.status.is_some()),
             ("fail", self.fail.is_some()),
+            ("applied", self.applied.is_some()),
             ("threads", self.threads.is_some()),
             ("bytes_per_second", self.bytes_per_second.is_some()),
             ("limit_fraction", self.limit_fraction.is_some()),
@@ -328,6 +338,13 @@ impl FaultCreate {
                         format!("{statement} is not a statement of this service"),
                     );
                 }
+                let applied = self.applied.unwrap_or(false);
+                if applied && !fail {
+                    refuse(
+                        "applied",
+                        "only a failing statement (fail: true) can be applied first".to_owned(),
+                    );
+                }
                 if !fail && self.delay_ms.unwrap_or(0) == 0 {
                     refuse(
                         "delay_ms",
@@ -338,6 +355,7 @@ impl FaultCreate {
                 Effect::Database {
                     delay: millis(self.delay_ms),
                     fail,
+                    applied,
                 }
             }
             FaultKind::CpuBurn => {
@@ -446,6 +464,7 @@ impl FaultCreate {
             fraction: applies.then_some(self.fraction.unwrap_or(1.0)),
             status: self.status,
             fail: self.fail,
+            applied: self.applied,
             threads: self.threads,
             bytes_per_second: self.bytes_per_second,
             limit_fraction: self.limit_fraction,

@@ -51,4 +51,6 @@ pub struct Reservation {
     pub id: Uuid,
     pub items: Vec<ReservedLine>,
     pub created_at: DateTime<Utc>,
+    /// Until its order commits it, the stock goes back to the shelf at this moment.
+    pub expires_at: DateTime<Utc>,
 }

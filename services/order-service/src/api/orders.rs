@@ -1,11 +1,9 @@
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
-use chrono::Utc;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use shop_common::auth::{AdminUser, AuthUser};
-use shop_common::client::{Body, Credentials, IDEMPOTENCY_KEY};
+use shop_common::client::IDEMPOTENCY_KEY;
 use shop_common::extract::{Json, Path, Query};
-use shop_common::models::catalog::{Reservation, ReservationRequest};
 use shop_common::models::order::{
     Order, OrderCreate, OrderStatus, OrderStatusUpdate, OrderSummary,
 };
@@ -15,8 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use crate::domain::{order_from, order_id, summarize, validate};
-use crate::store::CreateOutcome;
+use crate::domain::{order_id, summarize, validate};
 
 const MAX_LISTED: i64 = 1000;
 
@@ -87,7 +84,7 @@ pub async fn list(
         (status = 200, description = "The order this idempotency key placed before", body = Order),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not enough stock", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock, or the order took so long to place that its stock went back on sale", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid lines or an unknown product", body = Problem, content_type = "application/problem+json"),
@@ -110,21 +107,8 @@ pub async fn create(
     {
         return Ok((StatusCode::OK, Json(existing)));
     }
-    let reservation = reserve(&state, id, create).await?;
-    let order = order_from(&reservation, caller.id, Utc::now());
-    match store.create(&order).await {
-        Ok(CreateOutcome::Created) => {
-            state.lifecycle.metrics.order_created(order.total_cents);
-            state.lifecycle.notify(&order);
-            Ok((StatusCode::CREATED, Json(order)))
-        }
-        Ok(CreateOutcome::Exists(existing)) => Ok((StatusCode::OK, Json(existing))),
-        Err(err) => {
-            // Without an order nobody would ever return this stock.
-            state.lifecycle.release_stock(id).await;
-            Err(err.into())
-        }
-    }
+    let (status, order) = state.lifecycle.place(id, caller.id, create).await?;
+    Ok((status, Json(order)))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
@@ -137,19 +121,6 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
             "Idempotency-Key must be 1 to 200 visible ASCII characters".to_owned(),
         )),
     }
-}
-
-async fn reserve(state: &AppState, id: Uuid, create: OrderCreate) -> ApiResult<Reservation> {
-    let body = Body::json(&ReservationRequest {
-        items: create.items,
-    })
-    .map_err(|err| ApiError::Internal(format!("cannot encode a reservation: {err}")))?;
-    let path = format!("/api/internal/reservations/{id}");
-    Ok(state
-        .lifecycle
-        .backend
-        .send_json(Method::PUT, &path, Some(body), Credentials::Service)
-        .await?)
 }
 
 /// How many orders the caller has and what they spent (cancelled orders left out).

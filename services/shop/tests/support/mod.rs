@@ -26,6 +26,12 @@ pub struct Options {
     pub order_step: Duration,
     /// The user service's signing key (PKCS#8 PEM), for tests that mint their own tokens.
     pub signing_key_pem: Option<&'static str>,
+    /// Whether every service serves the fault API.
+    pub faults: bool,
+    /// How long a reservation waits for its order's commit.
+    pub reservation_ttl_seconds: u64,
+    /// A keyspace of the test Cassandra for the order service, instead of its memory store.
+    pub order_keyspace: Option<String>,
 }
 
 impl Default for Options {
@@ -33,6 +39,9 @@ impl Default for Options {
         Self {
             order_step: Duration::from_secs(3600),
             signing_key_pem: None,
+            faults: false,
+            reservation_ttl_seconds: 300,
+            order_keyspace: None,
         }
     }
 }
@@ -54,6 +63,20 @@ impl TestShop {
         config.user.admin_password = ADMIN_PASSWORD.to_owned();
         config.order.order_status_step_ms = options.order_step.as_millis() as u64;
         config.order.order_processor_tick_ms = 20;
+        config.backend.reservation_ttl_seconds = options.reservation_ttl_seconds;
+        config.backend.reservation_sweep_interval_ms = 100;
+        for faults in [
+            &mut config.backend.faults,
+            &mut config.user.faults,
+            &mut config.cart.faults,
+            &mut config.order.faults,
+        ] {
+            faults.faults_enabled = options.faults;
+        }
+        if let Some(keyspace) = options.order_keyspace {
+            config.order.storage.storage = shop_common::cql::StorageKind::Cql;
+            config.order.storage.cql_keyspace = Some(keyspace);
+        }
         if let Some(pem) = options.signing_key_pem {
             let path = std::env::temp_dir().join(format!("shop-test-key-{}.pem", Uuid::new_v4()));
             std::fs::write(&path, pem).expect("the key file is written");

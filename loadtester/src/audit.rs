@@ -1,0 +1,168 @@
+//! `loadtester audit`: asks a running shop's backend for its stock books and says whether
+//! they balance. For every product, stock on the shelf plus the units held by reservations
+//! (those of live orders included) must equal the units it ever received, and no
+//! reservation may still hold stock past its expiry without an order.
+//!
+//! A shop under load always has a few reservations half-made or half-returned, whose units
+//! the books cannot place yet: the audit asks again until none are left or `--settle`
+//! runs out, so it can run right after a load test.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::TesterOptions;
+use crate::routes::Routes;
+use crate::seed::Seeder;
+
+/// How long to wait between two looks at books that do not balance yet.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Deserialize)]
+struct StockAudit {
+    products: Vec<ProductLedger>,
+    overdue: Vec<Overdue>,
+    in_flight: i64,
+    committed: i64,
+    passed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProductLedger {
+    product_id: Uuid,
+    name: String,
+    stock: i64,
+    held: i64,
+    received: Option<i64>,
+    conserved: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Overdue {
+    reservation_id: Uuid,
+    state: String,
+    expires_at: String,
+}
+
+/// Audits the shop at `host`; exit 0 when the books balance, 1 when they do not.
+pub async fn command(
+    host: &str,
+    tester: &TesterOptions,
+    settle: Duration,
+) -> anyhow::Result<ExitCode> {
+    let routes = Routes::new(host, tester.direct.then_some(tester.direct_ports))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let seeder = Seeder {
+        http: http.clone(),
+        routes: &routes,
+    };
+    let token = seeder
+        .admin_token(&tester.admin_username, &tester.admin_password())
+        .await?;
+    let url = routes.url("/api/admin/stock-audit");
+    let deadline = Instant::now() + settle;
+    let audit = loop {
+        let audit = fetch(&http, &url, &token).await?;
+        let settled = audit.passed && audit.in_flight == 0;
+        if settled || Instant::now() + RETRY_EVERY > deadline {
+            break audit;
+        }
+        tokio::time::sleep(RETRY_EVERY).await;
+    };
+    print!("{}", render(&audit));
+    Ok(if audit.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn fetch(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<StockAudit> {
+    let response = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the backend at {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        anyhow::bail!("the stock audit at {url} answered {status}: {body}");
+    }
+    response
+        .json()
+        .await
+        .with_context(|| format!("the stock audit at {url} sent an unreadable answer"))
+}
+
+fn render(audit: &StockAudit) -> String {
+    let unbalanced: Vec<&ProductLedger> = audit.products.iter().filter(|p| !p.conserved).collect();
+    let mut out = format!(
+        "Stock audit: {} products, {} committed reservations, {} in flight, {} overdue: {}\n",
+        audit.products.len(),
+        audit.committed,
+        audit.in_flight,
+        audit.overdue.len(),
+        if audit.passed { "PASSED" } else { "FAILED" }
+    );
+    for product in unbalanced {
+        out += &format!(
+            "  not conserved: {} ({}): stock {} + held {} != received {}\n",
+            product.name,
+            product.product_id,
+            product.stock,
+            product.held,
+            product
+                .received
+                .map_or("unknown".to_owned(), |r| r.to_string())
+        );
+    }
+    for finding in &audit.overdue {
+        out += &format!(
+            "  overdue: reservation {} still {} since its expiry at {}\n",
+            finding.reservation_id, finding.state, finding.expires_at
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_audit_names_what_does_not_balance() {
+        let audit = StockAudit {
+            products: vec![ProductLedger {
+                product_id: Uuid::nil(),
+                name: "mug".into(),
+                stock: 3,
+                held: 1,
+                received: Some(5),
+                conserved: false,
+            }],
+            overdue: vec![Overdue {
+                reservation_id: Uuid::nil(),
+                state: "reserved".into(),
+                expires_at: "2026-01-01T00:00:00Z".into(),
+            }],
+            in_flight: 0,
+            committed: 2,
+            passed: false,
+        };
+        let text = render(&audit);
+        assert!(text.contains("FAILED"), "{text}");
+        assert!(
+            text.contains(
+                "mug (00000000-0000-0000-0000-000000000000): stock 3 + held 1 != received 5"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("still reserved since its expiry"), "{text}");
+    }
+}

@@ -1,0 +1,371 @@
+//! Products in Apache Cassandra or ScyllaDB. Stock only ever changes by compare-and-set
+//! (lightweight transactions), so no unit is oversold or invented however many backend
+//! instances share the database; each change also records its operation id in the same
+//! write, so a change whose answer was lost is never applied twice (see `stock`).
+
+mod ledger;
+mod reservations;
+mod stock;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use scylla::DeserializeRow;
+use scylla::response::query_result::{QueryResult, QueryRowsResult};
+use scylla::response::{PagingState, PagingStateResponse};
+use scylla::serialize::row::SerializeRow;
+use scylla::value::{CqlValue, Row};
+use shop_common::cql::{Cql, Migration, Schema};
+use shop_common::store::{Page, Ping, StoreError, StoreResult};
+use uuid::Uuid;
+
+use super::ProductStore;
+use crate::domain::{
+    CommitOutcome, Product, ProductUpdate, ReservationState, ReserveOutcome, StockAudit, StockLine,
+};
+
+pub const DEFAULT_KEYSPACE: &str = "shop_backend";
+
+const PRODUCT_COLUMNS: &str =
+    "id, name, description, category, price_cents, stock, created_at, updated_at";
+
+const RESERVATION_COLUMNS: &str = "id, state, lines, items, created_at, expires_at";
+
+pub static SCHEMA: Schema = Schema {
+    migrations: &[
+        Migration {
+            version: "0001_products",
+            cql: include_str!("../../../migrations/0001_products.cql"),
+        },
+        Migration {
+            version: "0002_stock_ledger",
+            cql: include_str!("../../../migrations/0002_stock_ledger.cql"),
+        },
+    ],
+    statements: &[
+        (
+            "select_product",
+            const_format::concatcp!("SELECT ", PRODUCT_COLUMNS, " FROM products WHERE id = ?"),
+        ),
+        (
+            "list_products",
+            const_format::concatcp!("SELECT ", PRODUCT_COLUMNS, " FROM products"),
+        ),
+        (
+            "insert_product",
+            const_format::concatcp!(
+                "INSERT INTO products (",
+                PRODUCT_COLUMNS,
+                ", received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+        ),
+        (
+            "update_product",
+            "UPDATE products SET name = ?, description = ?, category = ?, price_cents = ?, stock = ?, received = ?, updated_at = ? WHERE id = ? IF stock = ? AND received = ?",
+        ),
+        (
+            "delete_product",
+            "DELETE FROM products WHERE id = ? IF EXISTS",
+        ),
+        (
+            "select_product_op",
+            const_format::concatcp!(
+                "SELECT ",
+                PRODUCT_COLUMNS,
+                ", received, stock_ops[?] AS moved FROM products WHERE id = ?"
+            ),
+        ),
+        // One partition, so the batch is a single compare-and-set: the stock moves and its
+        // operation is recorded together, or neither happens.
+        (
+            "move_stock",
+            "BEGIN BATCH \
+             UPDATE products SET stock = ?, updated_at = ? WHERE id = ? IF stock = ? AND stock_ops[?] = null \
+             UPDATE products USING TTL 3600 SET stock_ops[?] = ? WHERE id = ? \
+             APPLY BATCH",
+        ),
+        (
+            "list_ledger",
+            "SELECT id, name, stock, received FROM products",
+        ),
+        (
+            "insert_reservation",
+            "INSERT INTO reservations (id, state, lines, items, created_at, expires_at) VALUES (?, 'pending', ?, '[]', ?, ?) IF NOT EXISTS",
+        ),
+        (
+            "insert_expiry",
+            "INSERT INTO reservation_expiry (minute, id) VALUES (?, ?)",
+        ),
+        (
+            "select_reservation",
+            const_format::concatcp!(
+                "SELECT ",
+                RESERVATION_COLUMNS,
+                " FROM reservations WHERE id = ?"
+            ),
+        ),
+        (
+            "list_reservations",
+            const_format::concatcp!("SELECT ", RESERVATION_COLUMNS, " FROM reservations"),
+        ),
+        (
+            "set_reservation_state",
+            "UPDATE reservations SET state = ? WHERE id = ? IF state = ?",
+        ),
+        (
+            "set_reserved",
+            "UPDATE reservations SET state = 'reserved', items = ? WHERE id = ? IF state = 'pending'",
+        ),
+        (
+            "list_expiring",
+            "SELECT id FROM reservation_expiry WHERE minute = ?",
+        ),
+        (
+            "select_sweep",
+            "SELECT done_through FROM sweeps WHERE name = 'reservations'",
+        ),
+        (
+            "set_sweep",
+            "UPDATE sweeps SET done_through = ? WHERE name = 'reservations'",
+        ),
+    ],
+};
+
+/// Compare-and-set attempts on one product before giving up under extreme contention.
+const MAX_CAS_ATTEMPTS: usize = 64;
+/// Rows read a page at a time by the scans of the sweeper and the audit.
+const SCAN_PAGE: i32 = 1000;
+
+pub struct CqlProductStore {
+    cql: Cql,
+}
+
+#[derive(DeserializeRow)]
+struct ProductRow {
+    id: Uuid,
+    name: String,
+    description: String,
+    category: String,
+    price_cents: i64,
+    stock: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        Product {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            category: row.category,
+            price_cents: row.price_cents,
+            stock: row.stock,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+impl CqlProductStore {
+    pub fn new(cql: Cql) -> Self {
+        Self { cql }
+    }
+
+    /// Every row a statement returns, read a page at a time.
+    async fn scan<R>(
+        &self,
+        name: &'static str,
+        values: impl SerializeRow + Clone,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
+    {
+        let mut found = Vec::new();
+        let mut paging = PagingState::start();
+        loop {
+            let (result, next) = self
+                .cql
+                .execute_page(name, values.clone(), SCAN_PAGE, paging)
+                .await?;
+            for row in rows(result)?.rows::<R>().map_err(decode_error)? {
+                found.push(row.map_err(decode_error)?);
+            }
+            match next {
+                PagingStateResponse::HasMorePages { state } => paging = state,
+                PagingStateResponse::NoMorePages => return Ok(found),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ProductStore for CqlProductStore {
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> StoreResult<Page<Product>> {
+        let paging_state = match cursor {
+            Some(cursor) => PagingState::new_from_raw_bytes(
+                URL_SAFE_NO_PAD
+                    .decode(cursor)
+                    .map_err(|_| StoreError::InvalidCursor)?,
+            ),
+            None => PagingState::start(),
+        };
+        let page_size = i32::try_from(limit).unwrap_or(i32::MAX);
+        let (result, paging) = self
+            .cql
+            .execute_page("list_products", (), page_size, paging_state)
+            .await?;
+        let items = rows(result)?
+            .rows::<ProductRow>()
+            .map_err(decode_error)?
+            .map(|row| row.map(Product::from).map_err(decode_error))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next_cursor = match paging {
+            PagingStateResponse::HasMorePages { state } => state
+                .as_bytes_slice()
+                .map(|bytes| URL_SAFE_NO_PAD.encode(bytes.as_ref())),
+            PagingStateResponse::NoMorePages => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn get(&self, id: Uuid) -> StoreResult<Option<Product>> {
+        let result = self.cql.execute("select_product", (id,)).await?;
+        Ok(rows(result)?
+            .maybe_first_row::<ProductRow>()
+            .map_err(decode_error)?
+            .map(Product::from))
+    }
+
+    async fn create(&self, product: &Product) -> StoreResult<()> {
+        self.cql
+            .execute(
+                "insert_product",
+                (
+                    product.id,
+                    &product.name,
+                    &product.description,
+                    &product.category,
+                    product.price_cents,
+                    product.stock,
+                    product.created_at,
+                    product.updated_at,
+                    product.stock,
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn update(&self, id: Uuid, update: &ProductUpdate) -> StoreResult<Option<Product>> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(seen) = self.product_op(id, Uuid::nil()).await? else {
+                return Ok(None);
+            };
+            let mut product = seen.product.clone();
+            update.apply(&mut product, Utc::now());
+            // An admin's stock change is a delivery (or a write-off): the books follow it.
+            let received = seen
+                .received
+                .map(|received| received + product.stock - seen.product.stock);
+            let result = self
+                .cql
+                .execute(
+                    "update_product",
+                    (
+                        &product.name,
+                        &product.description,
+                        &product.category,
+                        product.price_cents,
+                        product.stock,
+                        received,
+                        product.updated_at,
+                        id,
+                        seen.product.stock,
+                        seen.received,
+                    ),
+                )
+                .await?;
+            match lwt_outcome(result)? {
+                (true, _) => return Ok(Some(product)),
+                (false, None) => return Ok(None),
+                // A reservation changed the stock meanwhile: apply the update to the new state.
+                (false, Some(_)) => continue,
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "product {id} is changing too fast to update"
+        )))
+    }
+
+    async fn delete(&self, id: Uuid) -> StoreResult<bool> {
+        let result = self.cql.execute("delete_product", (id,)).await?;
+        Ok(lwt_outcome(result)?.0)
+    }
+
+    async fn reserve(
+        &self,
+        reservation_id: Uuid,
+        lines: &[StockLine],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<ReserveOutcome> {
+        self.reserve_lines(reservation_id, lines, expires_at).await
+    }
+
+    async fn commit(&self, reservation_id: Uuid) -> StoreResult<CommitOutcome> {
+        self.commit_reservation(reservation_id).await
+    }
+
+    async fn release(&self, reservation_id: Uuid) -> StoreResult<bool> {
+        self.release_if(reservation_id, |_| true)
+            .await
+            .map(|released| released.is_some())
+    }
+
+    async fn reclaim_expired(&self, now: DateTime<Utc>) -> StoreResult<Vec<ReservationState>> {
+        self.sweep(now).await
+    }
+
+    async fn audit(&self, overdue_before: DateTime<Utc>) -> StoreResult<StockAudit> {
+        self.ledger(overdue_before).await
+    }
+}
+
+#[async_trait]
+impl Ping for CqlProductStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.cql.ping().await
+    }
+}
+
+fn rows(result: QueryResult) -> StoreResult<QueryRowsResult> {
+    result.into_rows_result().map_err(decode_error)
+}
+
+/// Whether a conditional statement or batch applied: its first column, `[applied]`.
+fn applied(result: QueryResult) -> StoreResult<bool> {
+    Ok(lwt_outcome(result)?.0)
+}
+
+/// `[applied]`, and the current value of the compared column when not applied (`None` when
+/// the row does not exist).
+fn lwt_outcome(result: QueryResult) -> StoreResult<(bool, Option<i64>)> {
+    let rows = rows(result)?;
+    let row = rows
+        .maybe_first_row::<Row>()
+        .map_err(decode_error)?
+        .ok_or_else(|| {
+            StoreError::Unavailable("a conditional update returned no row".to_owned())
+        })?;
+    let applied = matches!(row.columns.first(), Some(Some(CqlValue::Boolean(true))));
+    let current = row.columns.get(1).and_then(|value| match value {
+        Some(CqlValue::BigInt(stock)) => Some(*stock),
+        _ => None,
+    });
+    Ok((applied, current))
+}
+
+fn decode_error(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("unexpected data from the database: {err}"))
+}
