@@ -261,7 +261,7 @@ pub struct StockAudit {
     pub products: Vec<ProductLedger>,
     /// Reservations not committed and not released although their expiry has passed.
     pub overdue: Vec<ReservationFinding>,
-    /// Reservations still being made or returned (young ones: a busy shop always has some).
+    /// Reservations still being made or returned (a busy shop always has a few young ones).
     pub in_flight: i64,
     pub committed: i64,
     /// Whether every product's stock is conserved and nothing is overdue.

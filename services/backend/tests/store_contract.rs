@@ -519,6 +519,15 @@ async fn cql_a_reservation_cut_off_half_way_is_finished_by_a_retry_or_taken_back
         3,
         "both took their lines"
     );
+    let midway = store
+        .audit(Utc::now() - chrono::Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(midway.in_flight, 2);
+    assert!(
+        midway.passed,
+        "half-made reservations hold what they took: {midway:?}"
+    );
 
     let ReserveOutcome::Reserved(finished) = store.reserve(retried, &lines, later()).await.unwrap()
     else {

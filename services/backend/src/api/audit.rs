@@ -12,10 +12,10 @@ use crate::domain::StockAudit;
 /// Every product's stock against what it received and what reservations hold, and every
 /// reservation that expired without an order yet still holds stock.
 ///
-/// A product is conserved when `stock + held == received`. Reservations still being made
-/// or returned (`in_flight`) hold units the books cannot place yet: on a shop under load,
-/// audit again once the load stops. Reservations are overdue only once the sweeper has had
-/// its chance to take them back.
+/// A product is conserved when `stock + held == received`; a reservation caught half-way
+/// (`in_flight`) holds what its recorded stock moves say. The books are read one table after
+/// the other, not at one instant: on a shop under load, audit once the load stops.
+/// Reservations are overdue only once the sweeper has had its chance to take them back.
 #[utoipa::path(get, path = "/admin/stock-audit", tag = "admin",
     security(("bearer" = [])),
     responses(

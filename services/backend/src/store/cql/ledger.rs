@@ -32,8 +32,8 @@ impl CqlProductStore {
                     expires_at: row.expires_at(),
                 });
             }
-            for line in row.items()? {
-                *held.entry(line.product_id).or_default() += line.quantity;
+            for (product_id, units) in self.held_by(row, state).await? {
+                *held.entry(product_id).or_default() += units;
             }
         }
         let rows: Vec<(Uuid, String, i64, Option<i64>)> = self.scan("list_ledger", ()).await?;
@@ -52,5 +52,37 @@ impl CqlProductStore {
         Ok(StockAudit::new(
             checked_at, products, overdue, in_flight, committed,
         ))
+    }
+
+    /// What a reservation holds of each product. One caught half-way (being made, or being
+    /// returned) holds what its recorded moves say, line by line.
+    async fn held_by(
+        &self,
+        row: &ReservationRow,
+        state: ReservationState,
+    ) -> StoreResult<Vec<(Uuid, i64)>> {
+        let items = row.items()?;
+        let in_flight = matches!(
+            state,
+            ReservationState::Pending | ReservationState::Releasing
+        );
+        let mut held = Vec::new();
+        if items.is_empty() {
+            for line in row.requested()? {
+                let units = self.units_held(row.id, line.product_id, None).await?;
+                held.push((line.product_id, units));
+            }
+        } else {
+            for line in items {
+                let units = if in_flight {
+                    self.units_held(row.id, line.product_id, Some(line.quantity))
+                        .await?
+                } else {
+                    line.quantity
+                };
+                held.push((line.product_id, units));
+            }
+        }
+        Ok(held)
     }
 }

@@ -51,7 +51,7 @@ impl ReservationRow {
         decode_json(self.id, self.items.as_deref().unwrap_or("[]"))
     }
 
-    fn requested(&self) -> StoreResult<Vec<StockLine>> {
+    pub fn requested(&self) -> StoreResult<Vec<StockLine>> {
         decode_json(self.id, self.lines.as_deref().unwrap_or("[]"))
     }
 

@@ -54,7 +54,7 @@ pub(super) enum Take {
 
 /// The id under which a reservation's units of a product go back: derived from the
 /// reservation, so every retry of the return uses the same one.
-fn return_op(reservation_id: Uuid) -> Uuid {
+pub(super) fn return_op(reservation_id: Uuid) -> Uuid {
     Uuid::new_v5(&reservation_id, b"return")
 }
 
@@ -104,6 +104,28 @@ impl CqlProductStore {
             )
             .await?;
         applied(result)
+    }
+
+    /// The units of a product a reservation holds now, read from its recorded moves: for a
+    /// reservation caught half-way through being made or returned. `taken` is what it is
+    /// known to have taken (every line of one that got as far as `reserved`); otherwise its
+    /// take is read too.
+    pub(super) async fn units_held(
+        &self,
+        reservation_id: Uuid,
+        product_id: Uuid,
+        taken: Option<i64>,
+    ) -> StoreResult<i64> {
+        let moved = |op: Option<ProductOp>| op.and_then(|op| op.moved).unwrap_or(0);
+        let taken = match taken {
+            Some(units) => units,
+            None => -moved(self.product_op(product_id, reservation_id).await?),
+        };
+        let returned = moved(
+            self.product_op(product_id, return_op(reservation_id))
+                .await?,
+        );
+        Ok(taken - returned)
     }
 
     /// Takes a reservation's units of one product, once.
