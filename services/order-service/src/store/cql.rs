@@ -37,10 +37,16 @@ const ORDER_COLUMNS: &str =
     "id, user_id, items, total_cents, status, created_at, updated_at, history";
 
 pub static SCHEMA: Schema = Schema {
-    migrations: &[Migration {
-        version: "0001_orders",
-        cql: include_str!("../../migrations/0001_orders.cql"),
-    }],
+    migrations: &[
+        Migration {
+            version: "0001_orders",
+            cql: include_str!("../../migrations/0001_orders.cql"),
+        },
+        Migration {
+            version: "0002_short_tombstone_grace",
+            cql: include_str!("../../migrations/0002_short_tombstone_grace.cql"),
+        },
+    ],
     statements: &[
         (
             "select_order",
