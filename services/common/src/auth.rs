@@ -133,18 +133,34 @@ enum KeySource {
 }
 
 /// Checks signature (EdDSA only: `none` and HMAC are refused), expiry, issuer and audience.
+///
+/// The keys of every fetched key set are merged, not replaced: behind one URL, replicas of
+/// the user service may publish different sets (each its own key, or one mid-rotation), and
+/// a token signed by any of them stays valid. A key no fetch has shown for
+/// `KEY_RETENTION` is dropped at the next fetch.
 pub struct TokenVerifier {
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    keys: RwLock<HashMap<String, KnownKey>>,
     source: KeySource,
     validation: Validation,
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a key stays trusted after the last key set that showed it: longer than any
+/// token lives (`TOKEN_TTL_SECONDS`, an hour by default), so a token signed just before a
+/// rotation outlives its key's removal.
+pub const KEY_RETENTION: Duration = Duration::from_secs(2 * 3600);
+
+struct KnownKey {
+    key: DecodingKey,
+    last_seen: Instant,
+}
 
 impl TokenVerifier {
     pub fn from_jwks(jwks: &JwkSet) -> Self {
-        Self::with_source(KeySource::Fixed, decoding_keys(jwks))
+        let verifier = Self::with_source(KeySource::Fixed, HashMap::new());
+        verifier.merge(jwks, Instant::now());
+        verifier
     }
 
     pub fn remote(upstream: Upstream, path: impl Into<String>) -> Self {
@@ -157,7 +173,7 @@ impl TokenVerifier {
         )
     }
 
-    fn with_source(source: KeySource, keys: HashMap<String, DecodingKey>) -> Self {
+    fn with_source(source: KeySource, keys: HashMap<String, KnownKey>) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -187,10 +203,10 @@ impl TokenVerifier {
             .keys
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(key) = keys.get(kid) else {
+        let Some(known) = keys.get(kid) else {
             return Ok(None);
         };
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        jsonwebtoken::decode::<Claims>(token, &known.key, &self.validation)
             .map(|data| Some(data.claims))
             .map_err(|_| invalid_token())
     }
@@ -217,24 +233,34 @@ impl TokenVerifier {
             return Ok(());
         }
         let jwks: JwkSet = upstream.get_json(path, Credentials::None).await?;
-        *self
-            .keys
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = decoding_keys(&jwks);
-        *last_refresh = Some(Instant::now());
+        let now = Instant::now();
+        self.merge(&jwks, now);
+        *last_refresh = Some(now);
         Ok(())
     }
-}
 
-fn decoding_keys(jwks: &JwkSet) -> HashMap<String, DecodingKey> {
-    jwks.keys
-        .iter()
-        .filter_map(|jwk| {
-            let kid = jwk.common.key_id.clone()?;
-            let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some((kid, key))
-        })
-        .collect()
+    /// Adds the set's keys to the known ones, and forgets keys no set showed for
+    /// `KEY_RETENTION`.
+    fn merge(&self, jwks: &JwkSet, now: Instant) {
+        let mut keys = self
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for jwk in &jwks.keys {
+            let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
+            else {
+                continue;
+            };
+            keys.insert(
+                kid,
+                KnownKey {
+                    key,
+                    last_seen: now,
+                },
+            );
+        }
+        keys.retain(|_, known| now.duration_since(known.last_seen) < KEY_RETENTION);
+    }
 }
 
 fn invalid_token() -> ApiError {
@@ -432,6 +458,56 @@ mod tests {
         header.kid = Some(signer.kid.clone());
         let expired = jsonwebtoken::encode(&header, &claims, &signer.key).unwrap();
         assert!(verifier.verify(&expired).await.is_err());
+    }
+
+    /// A key-set URL behind which two user-service replicas take turns, each publishing
+    /// only its own key.
+    async fn replicas_with_keys_of_their_own(a: JwkSet, b: JwkSet) -> Upstream {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let router = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let call = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let set = if call.is_multiple_of(2) { a.clone() } else { b.clone() };
+                async move { axum::Json(set) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(axum::serve(listener, router).into_future());
+        let settings = crate::client::UpstreamSettings::default();
+        crate::client::Upstream::new(
+            "user-service",
+            &format!("http://{address}"),
+            settings.http_client(),
+            settings,
+            None,
+            crate::telemetry::metrics::Metrics::new("auth-test")
+                .client
+                .clone(),
+            crate::faults::Faults::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn keys_from_replicas_that_publish_different_sets_all_stay_trusted() {
+        let (a, b) = (signer(), signer());
+        let verifier = TokenVerifier::remote(
+            replicas_with_keys_of_their_own(a.jwks(), b.jwks()).await,
+            "/jwks",
+        );
+        let from_a = a.sign("s", "alice", Role::User).unwrap();
+        let from_b = b.sign("s", "bob", Role::User).unwrap();
+        assert!(verifier.verify(&from_a).await.is_ok());
+        tokio::time::sleep(MIN_REFRESH_INTERVAL + Duration::from_millis(100)).await;
+        assert!(
+            verifier.verify(&from_b).await.is_ok(),
+            "the second set is fetched"
+        );
+        assert!(
+            verifier.verify(&from_a).await.is_ok(),
+            "the first replica's key was not evicted by the second's set"
+        );
     }
 
     fn base64_url(text: &str) -> String {
