@@ -218,6 +218,16 @@ async fn order_events_come_newest_first_and_capped(store: Arc<dyn UserStore>) {
     assert_eq!(store.order_events(other_user).await.unwrap().len(), 1);
 }
 
+contract!(an_event_reported_twice_is_recorded_once);
+async fn an_event_reported_twice_is_recorded_once(store: Arc<dyn UserStore>) {
+    let user_id = Uuid::new_v4();
+    let placed = event(user_id, OrderStatus::Pending, now_ms());
+    // A retry after a lost answer delivers the same event again.
+    store.record_order_event(&placed).await.unwrap();
+    store.record_order_event(&placed).await.unwrap();
+    assert_eq!(store.order_events(user_id).await.unwrap(), [placed]);
+}
+
 contract!(unknown_ids_and_usernames_find_nothing);
 async fn unknown_ids_and_usernames_find_nothing(store: Arc<dyn UserStore>) {
     let unknown = Uuid::new_v4();
@@ -348,6 +358,7 @@ async fn cql_the_admin_account_appears_once_the_database_answers() {
         &format!("--cql-keyspace={keyspace}"),
         "--cql-consistency=local_quorum",
         "--bcrypt-cost=4",
+        "--service-client-secret=a-test-secret-of-enough-length",
         &format!("--admin-username={username}"),
         "--admin-password=a long admin password",
         "--listen=127.0.0.1:0",
@@ -389,6 +400,7 @@ async fn start_up_does_not_wait_for_an_unreachable_database() {
         // Nothing listens on port 1.
         "--cql-contact-points=127.0.0.1:1",
         "--bcrypt-cost=4",
+        "--service-client-secret=a-test-secret-of-enough-length",
         "--listen=127.0.0.1:0",
     ])
     .unwrap();

@@ -83,6 +83,14 @@ impl UserStore for MemoryUserStore {
     async fn record_order_event(&self, event: &OrderEvent) -> StoreResult<()> {
         let mut users = self.write();
         let events = users.order_events.entry(event.user_id).or_default();
+        // Delivery is at least once: an event reported again (a retry) is the same event.
+        let same = |kept: &OrderEvent| {
+            (kept.order_id, kept.status, kept.occurred_at)
+                == (event.order_id, event.status, event.occurred_at)
+        };
+        if events.iter().any(same) {
+            return Ok(());
+        }
         events.push_front(event.clone());
         events.truncate(ORDER_EVENTS_KEPT);
         Ok(())
