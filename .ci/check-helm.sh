@@ -139,6 +139,9 @@ expect_failure config.FAULTS_ENABLED --set reproduce.enabled=true
 expect_failure termination.terminationGracePeriodSeconds --set termination.terminationGracePeriodSeconds=10
 expect_failure STORAGE --set config.STORAGE=memory
 expect_failure podAntiAffinity --set podAntiAffinity=sometimes
+# values.schema.json: a misspelt or unknown value is an error, not silently ignored.
+expect_failure "'replica' not allowed" --set services.backend.replica=3
+expect_failure "'lower' does not match" --set config.lower=x
 
 if [ "$failures" -gt 0 ]; then
     echo "check-helm: $failures failed" >&2
