@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 
 use crate::stack::{self, ADMIN_PASSWORD, ALERTMANAGER, GATEWAY, JAEGER, PROMETHEUS, http_client};
 
+mod edge;
+
 /// Service name, public prefix and direct port, as in prometheus.yml's jobs.
 const SERVICES: &[(&str, &str, u16)] = &[
     ("backend", "/api", 8000),
@@ -103,6 +105,7 @@ pub fn run() -> Result<ExitCode> {
         e2e.dashboards(&rules);
     }
     e2e.gateway_hides_metrics();
+    e2e.gateway_edge();
     // Last: it disturbs every service.
     e2e.database_outage();
 

@@ -143,7 +143,6 @@ impl Layout {
     fn nginx_prefix(&self) -> PathBuf {
         self.work.join("nginx")
     }
-
     /// Where `up --time-scale N` generates Prometheus' configuration and rules.
     fn scaled_prometheus(&self) -> PathBuf {
         self.work.join("prometheus-scaled")
@@ -337,6 +336,11 @@ impl Component {
                     .env("ORDER_STATUS_STEP_MS", ORDER_STATUS_STEP_MS)
                     .env("ADMIN_USERNAME", "admin")
                     .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+                    .env_remove("SERVICE_CLIENT_SECRET")
+                    .env(
+                        "SERVICE_CLIENT_SECRET_FILE",
+                        service_secret_file(&layout.work)?,
+                    )
                     // Admins only, and the stack listens on loopback: alert reproduction
                     // injects faults through it.
                     .env("FAULTS_ENABLED", "true");
@@ -398,6 +402,35 @@ impl Component {
         }
         Ok(command)
     }
+}
+
+/// The file in `dir` holding the services' shared client-credentials secret: random, made
+/// the first time and then kept, so that a service started later (`stack up backend`)
+/// shares it with those already running. The services get only its path
+/// (SERVICE_CLIENT_SECRET_FILE): the secret stays out of their environment.
+pub fn service_secret_file(dir: &Path) -> Result<PathBuf> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let path = dir.join("service-client-secret");
+    if fs::metadata(&path).is_ok_and(|meta| meta.len() > 0) {
+        return Ok(path);
+    }
+    let mut bytes = [0u8; 32];
+    File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for the service secret")?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    fs::create_dir_all(dir)?;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| writeln!(file, "{secret}"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// Lowers the soft limit on open files in the child, between fork and exec, so the pid

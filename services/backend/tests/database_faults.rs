@@ -32,6 +32,7 @@ async fn relay_to_cassandra(port: u16) {
 
 async fn serve_backend(database_port: u16) -> String {
     let mut config = backend::Config::try_parse_from(["backend"]).unwrap();
+    config.auth.set_client_secret("test-secret-0123456789");
     config.storage.storage = StorageKind::Cql;
     config.storage.cql_contact_points = vec![format!("127.0.0.1:{database_port}")];
     config.storage.cql_keyspace = Some(format!("test_faults_{}", Uuid::new_v4().simple()));

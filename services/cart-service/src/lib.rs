@@ -65,7 +65,7 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         &config.upstream,
         &metrics,
         &faults,
-    );
+    )?;
     let store: Arc<dyn CartStore> = match config.storage.storage {
         StorageKind::Memory => Arc::new(MemoryCartStore::new()),
         StorageKind::Cql => {

@@ -28,7 +28,8 @@ impl Connections {
         upstream: &UpstreamArgs,
         metrics: &Metrics,
         faults: &Faults,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
+        let client_secret = auth.client_secret()?;
         let settings = upstream.settings();
         let http = settings.http_client();
         let user_service = Upstream::new(
@@ -43,16 +44,16 @@ impl Connections {
         let service_tokens = Arc::new(ServiceTokens::new(
             user_service.clone(),
             service_name.to_owned(),
-            auth.service_client_secret.clone(),
+            client_secret,
         ));
-        Self {
+        Ok(Self {
             verifier: Arc::new(TokenVerifier::remote(user_service, JWKS_PATH)),
             http,
             settings,
             service_tokens,
             metrics: metrics.client.clone(),
             faults: faults.clone(),
-        }
+        })
     }
 
     /// A client for the named upstream at `base_url`, sharing this service's pool and tokens.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::HeaderName;
+use axum::http::{HeaderMap, HeaderName};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,6 +25,16 @@ use crate::telemetry::metrics::{self, Metrics};
 use crate::telemetry::trace;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The header the public gateway sets on every request it forwards, replacing any value a
+/// client sent (observability/nginx/nginx.conf): a request that carries it came from
+/// outside the shop. The services' own calls go to each other directly, without it.
+pub const GATEWAY_HEADER: HeaderName = HeaderName::from_static("x-shop-gateway");
+
+/// Whether the request came through the public gateway.
+pub fn from_gateway(headers: &HeaderMap) -> bool {
+    headers.contains_key(GATEWAY_HEADER)
+}
 
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -65,10 +75,15 @@ pub fn assemble(
             .into_keys()
             .filter(|path| !path.starts_with(&fault_api)),
     );
-    let router = router.route(
-        &format!("{}/metrics", info.prefix),
-        get(metrics::serve_metrics).with_state(metrics.clone()),
-    );
+    let router = router
+        .route(
+            &format!("{}/metrics", info.prefix),
+            get(metrics::serve_metrics).with_state(metrics.clone()),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            InternalRoutes(format!("{}/internal/", info.prefix)),
+            hide_internal_routes,
+        ));
     with_middleware(router, settings, &metrics, faults)
 }
 
@@ -144,6 +159,26 @@ async fn inject_faults(State(faults): State<Faults>, request: Request, next: Nex
         .into_response(),
         None => next.run(request).await,
     }
+}
+
+/// The path prefix of a service's internal routes, which only the shop's services call.
+#[derive(Clone)]
+struct InternalRoutes(String);
+
+/// Internal routes do not exist for requests from outside: the gateway does not route them,
+/// and should a path get past it (an encoding nginx reads differently, a new location), the
+/// route still answers exactly as a missing one does. Matched by route, not by raw path, so
+/// no spelling of the path gets around it.
+async fn hide_internal_routes(
+    State(internal): State<InternalRoutes>,
+    route: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    if from_gateway(request.headers()) && route.as_str().starts_with(&internal.0) {
+        return not_found().await.into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

@@ -21,13 +21,32 @@ pub struct ShopConfig {
 }
 
 impl ShopConfig {
-    pub fn from_env() -> Result<Self, clap::Error> {
-        Ok(Self {
+    /// Reads the configuration; without `SERVICE_CLIENT_SECRET` (or its file) the services
+    /// share a secret generated now, as nothing outside this process needs to know it.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut config = Self {
             backend: backend::Config::try_parse_from(["backend"])?,
             user: user_service::Config::try_parse_from(["user-service"])?,
             cart: cart_service::Config::try_parse_from(["cart-service"])?,
             order: order_service::Config::try_parse_from(["order-service"])?,
-        })
+        };
+        let auth = &config.user.auth;
+        if auth.service_client_secret.is_none() && auth.service_client_secret_file.is_none() {
+            config.set_service_client_secret(&shop_common::config::generate_secret()?);
+        }
+        Ok(config)
+    }
+
+    /// The secret all four services present and accept.
+    pub fn set_service_client_secret(&mut self, secret: &str) {
+        for auth in [
+            &mut self.backend.auth,
+            &mut self.user.auth,
+            &mut self.cart.auth,
+            &mut self.order.auth,
+        ] {
+            auth.set_client_secret(secret);
+        }
     }
 }
 

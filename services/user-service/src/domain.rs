@@ -49,6 +49,10 @@ pub struct UserUpdate {
     pub full_name: Option<String>,
     #[schema(min_length = 8, max_length = 72)]
     pub password: Option<String>,
+    /// The password now, required with `password`: a token alone (stolen, or left on a
+    /// shared machine) must not be enough to take the account over.
+    #[schema(max_length = 72)]
+    pub current_password: Option<String>,
 }
 
 /// A user as the API shows it: never with a password hash.
@@ -120,6 +124,9 @@ impl UserUpdate {
         }
         if let Some(password) = &self.password {
             check_password(&mut v, password);
+            v.check(self.current_password.is_some(), "current_password", || {
+                "is required to change the password".to_owned()
+            });
         }
         v.finish()
     }

@@ -98,6 +98,7 @@ pub struct Config {
 }
 
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
+    let service_clients = ServiceClients::new(config.auth.client_secret()?);
     let signer = Arc::new(token_signer(config)?);
     let metrics = Metrics::new(SERVICE_NAME);
     let faults = Faults::new(&config.faults, &metrics);
@@ -137,9 +138,7 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         signer,
         store,
         hasher,
-        service_clients: Arc::new(ServiceClients::new(
-            config.auth.service_client_secret.clone(),
-        )),
+        service_clients: Arc::new(service_clients),
         cart_service,
         order_service,
         readiness,

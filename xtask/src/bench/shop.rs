@@ -81,9 +81,11 @@ pub enum Telemetry {
 /// Starts the four services and waits until they are ready.
 pub fn start_services(env: &Env, store: Store, telemetry: Telemetry) -> Result<Vec<Proc>> {
     let mut procs = Vec::new();
+    let secret_file = crate::stack::service_secret_file(&env.work)?;
     for service in &SERVICES {
         let mut command = Command::new(env.bin.join(service.name));
         service_env(&mut command, service, store, telemetry);
+        command.env("SERVICE_CLIENT_SECRET_FILE", &secret_file);
         let ready = format!(
             "{}{}/health/ready",
             ports::url(service.port),
@@ -116,6 +118,7 @@ fn service_env(command: &mut Command, service: &Service, store: Store, telemetry
         "REQUEST_TELEMETRY",
         "FAULTS_ENABLED",
         "RUST_LOG",
+        "SERVICE_CLIENT_SECRET",
     ] {
         command.env_remove(inherited);
     }

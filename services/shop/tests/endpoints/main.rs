@@ -17,7 +17,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use support::{TestShop, expect_json, expect_problem};
+use support::{SERVICE_SECRET, TestShop, expect_json, expect_problem};
 
 /// One byte more than the 64 KiB request bodies every service accepts.
 const OVER_BODY_LIMIT: usize = 64 * 1024 + 1;
@@ -375,7 +375,7 @@ async fn service_token(shop: &TestShop, client_id: &str) -> String {
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
-            ("client_secret", "dev-service-secret"),
+            ("client_secret", SERVICE_SECRET),
         ])
         .send()
         .await

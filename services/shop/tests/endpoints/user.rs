@@ -9,7 +9,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{PASSWORD, TestShop, eventually, expect_json};
+use crate::support::{PASSWORD, SERVICE_SECRET, TestShop, eventually, expect_json};
 use crate::{
     Route, assert_healthy, assert_needs_a_token, assert_openapi_documents,
     assert_refuses_bad_json_bodies, assert_serves_metrics,
@@ -416,12 +416,14 @@ async fn token_needs_a_form_body_within_the_size_limit() {
 #[tokio::test]
 async fn client_credentials_need_a_known_service_and_the_right_secret() {
     let shop = TestShop::start().await;
+    let padded = format!("{SERVICE_SECRET} ");
     for (client_id, secret) in [
         ("order-service", "wrong-secret"),
         ("order-service", ""),
-        ("order-service", "dev-service-secret "),
-        ("mallory", "dev-service-secret"),
-        ("admin", "dev-service-secret"),
+        ("order-service", "dev-service-secret"),
+        ("order-service", padded.as_str()),
+        ("mallory", SERVICE_SECRET),
+        ("admin", SERVICE_SECRET),
     ] {
         let response = token_form(
             &shop,
@@ -534,7 +536,7 @@ async fn me_update_changes_email_and_password() {
         update_me(
             &shop,
             &token,
-            json!({"email": "new@example.org", "password": new_password}),
+            json!({"email": "new@example.org", "password": new_password, "current_password": PASSWORD}),
         )
         .await,
         StatusCode::OK,
@@ -593,7 +595,12 @@ async fn me_update_refuses_invalid_fields_and_changes_to_username_or_role() {
         ("full_name", json!("f".repeat(101))),
     ] {
         expect_invalid_fields(
-            update_me(&shop, &token, json!({ field: value })).await,
+            update_me(
+                &shop,
+                &token,
+                json!({ field: value, "current_password": PASSWORD }),
+            )
+            .await,
             &[field],
         )
         .await;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shop_common::auth::{AUDIENCE, Claims, ISSUER, Role, TokenSigner};
 use uuid::Uuid;
 
-use crate::support::{Options, TestShop, expect_json, expect_problem};
+use crate::support::{Options, SERVICE_SECRET, TestShop, expect_json, expect_problem};
 
 /// The test shop's signing key, so tests can mint tokens with chosen claims.
 const TEST_SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----
@@ -370,7 +370,7 @@ async fn internal_endpoints_refuse_users_admins_and_the_wrong_service() {
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", "backend"),
-                ("client_secret", "dev-service-secret"),
+                ("client_secret", SERVICE_SECRET),
             ])
             .send()
             .await

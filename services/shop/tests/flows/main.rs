@@ -6,3 +6,4 @@ mod support;
 mod authorization;
 mod concurrency;
 mod journey;
+mod security;

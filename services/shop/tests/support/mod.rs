@@ -13,6 +13,8 @@ use uuid::Uuid;
 pub const ADMIN_USERNAME: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 pub const PASSWORD: &str = "correct horse battery";
+/// The services' client-credentials secret, so tests can get service tokens of their own.
+pub const SERVICE_SECRET: &str = "test-service-secret-not-for-production";
 
 pub struct TestShop {
     pub addresses: Addresses,
@@ -63,6 +65,7 @@ impl TestShop {
         config.user.admin_password = ADMIN_PASSWORD.to_owned();
         config.order.order_status_step_ms = options.order_step.as_millis() as u64;
         config.order.order_processor_tick_ms = 20;
+        config.set_service_client_secret(SERVICE_SECRET);
         config.backend.reservation_ttl_seconds = options.reservation_ttl_seconds;
         config.backend.reservation_sweep_interval_ms = 100;
         for faults in [

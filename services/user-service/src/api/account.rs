@@ -1,12 +1,13 @@
 //! Registration and tokens.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use serde::Deserialize;
 use shop_common::auth::Role;
 use shop_common::client::TokenResponse;
 use shop_common::extract::{Form, Json};
+use shop_common::server;
 use shop_common::{ApiError, ApiResult, Problem};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -79,6 +80,7 @@ pub struct TokenForm {
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 400, description = "Missing fields or an unsupported grant type", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong username, password or client secret", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A client-credentials grant through the public gateway", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a form", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Undecodable form", body = Problem, content_type = "application/problem+json"),
@@ -86,10 +88,17 @@ pub struct TokenForm {
     ))]
 pub async fn token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> ApiResult<Json<TokenResponse>> {
     let access_token = match form.grant_type.as_deref().unwrap_or("password") {
         "password" => password_grant(&state, form).await?,
+        // Services ask for their tokens directly. From outside the grant does not exist,
+        // whatever the secret: the gateway cannot tell grants apart (they share one path
+        // and differ in the body), so the service does, by the header the gateway sets.
+        "client_credentials" if server::from_gateway(&headers) => {
+            return Err(ApiError::NotFound("no such resource".to_owned()));
+        }
         "client_credentials" => client_credentials_grant(&state, form)?,
         other => {
             return Err(ApiError::BadRequest(format!(

@@ -31,13 +31,14 @@ pub async fn get_me(State(state): State<AppState>, caller: AuthUser) -> ApiResul
     Ok(Json(current_user(&state, &caller).await?))
 }
 
-/// Changes the caller's email, full name or password.
+/// Changes the caller's email, full name or password; a new password needs the current one.
 #[utoipa::path(put, path = "/users/me", tag = "users", request_body = UserUpdate,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated account", body = User),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A new password with the wrong current password", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The account no longer exists", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -50,9 +51,26 @@ pub async fn update_me(
     Json(update): Json<UserUpdate>,
 ) -> ApiResult<Json<User>> {
     update.validate()?;
-    let password_hash = match update.password {
-        Some(password) => Some(state.hasher.hash(password).await?),
-        None => None,
+    let password_hash = match (update.password, update.current_password) {
+        (Some(password), Some(current)) => {
+            let stored = state
+                .store
+                .by_id(caller.id)
+                .await?
+                .ok_or_else(account_gone)?;
+            if !state
+                .hasher
+                .verify(current, Some(stored.password_hash))
+                .await?
+            {
+                return Err(ApiError::Forbidden(
+                    "the current password is wrong".to_owned(),
+                ));
+            }
+            Some(state.hasher.hash(password).await?)
+        }
+        // Validation has refused a new password without the current one.
+        _ => None,
     };
     let change = UserChange {
         email: update.email,

@@ -1,0 +1,127 @@
+//! The gateway as the shop's public edge: what it must not let through, and that its own
+//! errors are problem documents like the services'.
+
+use anyhow::{Context, Result, bail, ensure};
+use reqwest::blocking::RequestBuilder;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::{E2e, SERVICES, truncate};
+
+/// An id for the routes that take one: any id, as none of them may be reached.
+const SOME_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+impl E2e {
+    pub(super) fn gateway_edge(&mut self) {
+        self.check_unit(
+            "the gateway routes no internal route: 404 problems under every prefix and spelling",
+            |e2e| {
+                let mut calls = vec![
+                    (Method::PUT, format!("/api/internal/reservations/{SOME_ID}")),
+                    (
+                        Method::DELETE,
+                        format!("/api/internal/reservations/{SOME_ID}"),
+                    ),
+                    (Method::POST, "/user-api/internal/order-events".to_owned()),
+                    // Spellings nginx normalizes before it matches a location.
+                    (
+                        Method::PUT,
+                        format!("/api/%69nternal/reservations/{SOME_ID}"),
+                    ),
+                    (
+                        Method::PUT,
+                        format!("/api//internal/reservations/{SOME_ID}"),
+                    ),
+                    (Method::PUT, format!("/api/INTERNAL/reservations/{SOME_ID}")),
+                ];
+                for &(_, prefix, _) in SERVICES {
+                    calls.push((Method::GET, format!("{prefix}/internal/")));
+                    calls.push((Method::POST, format!("{prefix}/internal/anything")));
+                }
+                for (method, path) in &calls {
+                    let request = e2e
+                        .gateway(method.clone(), path)
+                        .header("Content-Type", "application/json")
+                        .body("{}");
+                    e2e.expect_problem(
+                        request,
+                        StatusCode::NOT_FOUND,
+                        &format!("{method} {path}"),
+                    )?;
+                }
+                Ok(format!("{} requests", calls.len()))
+            },
+        );
+        self.check_unit(
+            "the gateway serves no client-credentials grant, even with the right secret (404 problem)",
+            |e2e| {
+                // The stack's own secret (`stack up` writes it), so that only the gateway
+                // can be what refuses.
+                let file = e2e.root.join("target/stack/service-client-secret");
+                let secret = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read the stack's secret {}", file.display()))?;
+                for client_id in ["order-service", "cart-service", "backend"] {
+                    let request = e2e.gateway(Method::POST, "/user-api/token").form(&[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", client_id),
+                        ("client_secret", secret.trim()),
+                    ]);
+                    e2e.expect_problem(
+                        request,
+                        StatusCode::NOT_FOUND,
+                        &format!("the client-credentials grant for {client_id}"),
+                    )?;
+                }
+                Ok("3 services".to_owned())
+            },
+        );
+        self.check_unit(
+            "nginx's own errors are problem documents: GET /order-api/orders/%00 answers 400",
+            |e2e| {
+                let problem = e2e.expect_problem(
+                    e2e.gateway(Method::GET, "/order-api/orders/%00"),
+                    StatusCode::BAD_REQUEST,
+                    "GET /order-api/orders/%00",
+                )?;
+                ensure!(
+                    problem["type"] == "/docs/reference/problems/#bad-request",
+                    "GET /order-api/orders/%00: {problem}"
+                );
+                Ok(String::new())
+            },
+        );
+    }
+
+    /// Sends the request and checks that it answers an RFC 9457 problem with this status.
+    fn expect_problem(
+        &self,
+        request: RequestBuilder,
+        status: StatusCode,
+        what: &str,
+    ) -> Result<Value> {
+        let response = request
+            .send()
+            .with_context(|| format!("{what}: no answer"))?;
+        let got = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.text().unwrap_or_default();
+        if got != status || content_type != "application/problem+json" {
+            bail!(
+                "{what}: expected a {status} problem, got {got} ({content_type}): {}",
+                truncate(&body, 300)
+            );
+        }
+        let problem: Value = serde_json::from_str(&body)
+            .with_context(|| format!("{what}: not JSON: {}", truncate(&body, 300)))?;
+        ensure!(
+            problem["status"] == status.as_u16() && problem["title"].is_string(),
+            "{what}: not a problem document: {problem}"
+        );
+        Ok(problem)
+    }
+}
