@@ -46,13 +46,15 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 # --- lint ----------------------------------------------------------------------------
 helm lint --strict "$chart" || fail "helm lint --strict (values.yaml)"
 helm lint --strict "$chart" -f "$chart/values-production.yaml" || fail "helm lint --strict (values-production.yaml)"
+helm lint --strict "$chart" -f "$chart/values-reproduce.yaml" || fail "helm lint --strict (values-reproduce.yaml)"
 
 # --- render and validate ---------------------------------------------------------------
-# name|flags: the two values files, then every optional part on, then every part external.
+# name|flags: the values files, then every optional part on, then every part external.
 variants=(
     "small|"
     "production|-f $chart/values-production.yaml"
-    "everything-on|--set config.FAULTS_ENABLED=true --set loadtest.enabled=true --set reproduce.enabled=true --set gateway.ingress.enabled=true --set gateway.ingress.host=shop.example.com --set services.backend.autoscaling.enabled=true --set prometheus.persistence.enabled=true --set database.replicas=3 --set podAntiAffinity=required --set gateway.service.type=NodePort --set gateway.service.nodePort=30080"
+    "reproduce|-f $chart/values-reproduce.yaml --set loadtest.enabled=true"
+    "everything-on|--set loadtest.enabled=true --set gateway.ingress.enabled=true --set gateway.ingress.host=shop.example.com --set services.backend.autoscaling.enabled=true --set prometheus.persistence.enabled=true --set database.replicas=3 --set podAntiAffinity=required --set gateway.service.type=NodePort --set gateway.service.nodePort=30080"
     "external|--set database.enabled=false --set database.external.contactPoints=db:9042 --set database.external.credentialsSecret=cql --set prometheus.enabled=false --set prometheus.external.url=http://prom:9090 --set alertmanager.enabled=false --set alertmanager.external.address=am:9093 --set jaeger.enabled=false --set jaeger.external.otlpEndpoint=http://otel:4318 --set jaeger.external.queryUrl=http://jaeger-query:16686 --set secrets.existingSecret=mine"
 )
 rendered=()
@@ -135,7 +137,8 @@ expect_failure services.order-service.autoscaling.minReplicas --set services.ord
     --set services.order-service.autoscaling.minReplicas=1
 expect_failure database.external.contactPoints --set database.enabled=false
 expect_failure database.pdb.maxUnavailable --set database.replicas=3 --set database.pdb.maxUnavailable=2
-expect_failure config.FAULTS_ENABLED --set reproduce.enabled=true
+expect_failure config.FAULTS_ENABLED -f "$chart/values-reproduce.yaml" --set config.FAULTS_ENABLED=false
+expect_failure services.backend.replicas --set reproduce.enabled=true --set config.FAULTS_ENABLED=true
 expect_failure termination.terminationGracePeriodSeconds --set termination.terminationGracePeriodSeconds=10
 expect_failure STORAGE --set config.STORAGE=memory
 expect_failure podAntiAffinity --set podAntiAffinity=sometimes
