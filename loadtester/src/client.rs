@@ -162,6 +162,10 @@ fn goose_method(method: &Method) -> GooseMethod {
     }
 }
 
+/// W3C baggage on every request: load-test traffic says it is synthetic, so that the
+/// services (and their dashboards) can tell it from customers'.
+pub const BAGGAGE: &str = "synthetic_request=true";
+
 /// Sends one request through goose (so its metrics, logs and throttle apply) and judges its
 /// status: an accepted one gives an [`Answer`], anything else fails the transaction with an
 /// error that names the trace.
@@ -176,7 +180,8 @@ pub async fn send(
     let method = goose_method(&call.method);
     let mut builder = user
         .get_request_builder(&method, &url)?
-        .header("traceparent", traceparent);
+        .header("traceparent", traceparent)
+        .header("baggage", BAGGAGE);
     if let Some(token) = call.token {
         builder = builder.bearer_auth(token);
     }

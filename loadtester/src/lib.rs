@@ -8,10 +8,14 @@ pub mod audit;
 pub mod client;
 pub mod journeys;
 pub mod model;
+pub mod open_model;
 pub mod reproduce;
 pub mod routes;
 pub mod seed;
 pub mod telemetry;
+pub mod thresholds;
+pub mod verdict;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,9 +32,13 @@ use tokio::task::JoinHandle;
 
 use crate::client::Ctx;
 use crate::journeys::ThinkTime;
+pub use crate::open_model::OpenPlan;
+use crate::open_model::{Journeys, OpenModelOptions, OpenReport};
 use crate::routes::{Routes, ServicePorts};
 use crate::seed::{Catalogue, Seeder};
 use crate::telemetry::{LoadMetrics, NotableTrace, TraceLog};
+use crate::verdict::VerdictOptions;
+use crate::workers::WorkerOptions;
 
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-change-me";
 pub const DEFAULT_MIX: &str = "browser=4,shopper=3,admin=1,stuffer=1,flashsale=1";
@@ -46,10 +54,19 @@ pub const DEFAULT_MIX: &str = "browser=4,shopper=3,admin=1,stuffer=1,flashsale=1
                   `loadtester demo` starts the whole shop in this process on its in-memory store \
                   and loads it for 30 s, writing target/loadtest-report.html.",
     disable_version_flag = true,
+    mut_arg("threshold", |arg| arg
+        .value_name("THRESHOLD")
+        .help("Pass/fail threshold, repeatable: p99<300ms, errors<1%, dropped<0.5%")
+        .long_help(thresholds::HELP)),
+    mut_arg("no_threshold_abort", |arg| arg.hide(true)),
+    mut_arg("threshold_abort_delay", |arg| arg.hide(true)),
     after_help = "Examples:\n  \
                   loadtester demo\n  \
                   loadtester --host http://127.0.0.1:8080 -u 20 -r 2 -t 5m --report-file report.html\n  \
                   loadtester --direct --host http://127.0.0.1 -u 10 -t 1m --scenarios shopper\n  \
+                  loadtester --host http://127.0.0.1:8080 --arrival-rate 200/s -t 2m --threshold 'p99<300ms'\n  \
+                  loadtester --host http://127.0.0.1:8080 --stages 30s:0-200/s,2m:200/s --workers 2 --worker-index 1\n  \
+                  loadtester verdict --since 5m --threshold 'p99<300ms' --threshold 'errors<1%'\n  \
                   loadtester reproduce high-5xx-ratio --admin-password stack-admin-dev\n  \
                   loadtester reproduce --all --time-scale 30 --admin-password stack-admin-dev\n  \
                   loadtester audit --host http://127.0.0.1:8080 --admin-password stack-admin-dev"
@@ -57,7 +74,8 @@ pub const DEFAULT_MIX: &str = "browser=4,shopper=3,admin=1,stuffer=1,flashsale=1
 pub struct Cli {
     /// `run` loads a shop that is already running; `demo` starts one in this process first;
     /// `reproduce` makes the named alerts fire (see --all); `audit` checks a running shop's
-    /// stock books (see --settle).
+    /// stock books (see --settle); `verdict` judges the fleet's figures in Prometheus on
+    /// --threshold.
     #[arg(value_enum, default_value_t = Mode::Run)]
     pub mode: Mode,
     /// With `reproduce`: the alerts, by rule name (`High5xxRatio`) or playbook name
@@ -66,6 +84,12 @@ pub struct Cli {
     pub alerts: Vec<String>,
     #[command(flatten)]
     pub tester: TesterOptions,
+    #[command(flatten)]
+    pub open: OpenModelOptions,
+    #[command(flatten)]
+    pub verdict: VerdictOptions,
+    #[command(flatten)]
+    pub workers: WorkerOptions,
     #[command(flatten)]
     pub reproduce: reproduce::ReproduceOptions,
     /// With `audit`: how long, in seconds, to wait for reservations still being made or
@@ -82,12 +106,27 @@ pub struct Cli {
     pub goose: GooseConfiguration,
 }
 
+impl Cli {
+    /// Takes goose's `--threshold` values as the load tester's thresholds, so that goose
+    /// does not judge them a second time, on its own figures.
+    pub fn thresholds(&mut self) -> anyhow::Result<()> {
+        for text in std::mem::take(&mut self.goose.threshold) {
+            let threshold = text
+                .parse()
+                .map_err(|err: String| anyhow::anyhow!("--threshold {err}"))?;
+            self.verdict.thresholds.push(threshold);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     Run,
     Demo,
     Reproduce,
     Audit,
+    Verdict,
 }
 
 /// The project's own options; each also reads a `LOADTEST_*` variable.
@@ -267,6 +306,20 @@ pub struct Run {
     pub notable_total: usize,
 }
 
+/// What one open-model run produced.
+pub struct OpenRun {
+    pub report: OpenReport,
+    pub notable: Vec<NotableTrace>,
+    pub notable_total: usize,
+}
+
+/// The journeys of a mix, ready for either model.
+struct Prepared {
+    config: GooseConfiguration,
+    traces: Arc<TraceLog>,
+    scenarios: Vec<Scenario>,
+}
+
 /// The tester: its metrics endpoint runs from [`LoadTester::start`] until it is dropped.
 pub struct LoadTester {
     options: TesterOptions,
@@ -307,8 +360,77 @@ impl LoadTester {
     }
 
     /// Seeds the catalogue (unless the mix reads none), then runs goose with `config` and the
-    /// journey mix.
-    pub async fn attack(&self, mut config: GooseConfiguration) -> anyhow::Result<Run> {
+    /// journey mix (the closed model).
+    pub async fn attack(&self, config: GooseConfiguration) -> anyhow::Result<Run> {
+        let prepared = self.prepare(config).await?;
+        let mut attack = GooseAttack::initialize_with_config(prepared.config)?;
+        for scenario in prepared.scenarios {
+            attack = attack.register_scenario(scenario);
+        }
+        let goose = attack.execute().await?;
+        self.metrics.users.set(0);
+        let (notable, notable_total) = self.notable(&prepared.traces)?;
+        Ok(Run {
+            goose,
+            notable,
+            notable_total,
+        })
+    }
+
+    /// Seeds the catalogue like [`LoadTester::attack`], then starts the mix's journeys at
+    /// the plan's arrival rate (the open model) until it ends or `stop` turns true.
+    pub async fn attack_open(
+        &self,
+        config: GooseConfiguration,
+        plan: OpenPlan,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<OpenRun> {
+        let prepared = self.prepare(config).await?;
+        let host = prepared.config.host.clone().unwrap_or_default();
+        let base_url = reqwest::Url::parse(&host).with_context(|| format!("--host {host}"))?;
+        let mut prototype = GooseUser::new(
+            0,
+            Arc::from("open model"),
+            base_url,
+            &prepared.config,
+            0,
+            None,
+        )?;
+        // Only goose's log messages read the index; a user outside a GooseAttack has none.
+        prototype.weighted_users_index = 0;
+        let report = open_model::run(
+            plan,
+            Journeys::new(&prepared.scenarios),
+            prototype,
+            self.metrics.clone(),
+            stop,
+        )
+        .await;
+        self.metrics.users.set(0);
+        let (notable, notable_total) = self.notable(&prepared.traces)?;
+        Ok(OpenRun {
+            report,
+            notable,
+            notable_total,
+        })
+    }
+
+    /// The failed and slow requests, also written to --trace-file when given.
+    fn notable(&self, traces: &TraceLog) -> anyhow::Result<(Vec<NotableTrace>, usize)> {
+        let (notable, notable_total) = traces.snapshot();
+        if let Some(path) = &self.options.trace_file {
+            let lines: String = notable
+                .iter()
+                .map(|t| serde_json::to_string(t).expect("serializable") + "\n")
+                .collect();
+            std::fs::write(path, lines)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok((notable, notable_total))
+    }
+
+    /// The catalogue seeded (unless the mix reads none) and the mix's scenarios.
+    async fn prepare(&self, mut config: GooseConfiguration) -> anyhow::Result<Prepared> {
         let options = &self.options;
         if options.direct && config.host.is_none() {
             config.host = Some("http://127.0.0.1".to_owned());
@@ -366,27 +488,16 @@ impl LoadTester {
             min: Duration::from_millis(options.think_time_ms.min_ms),
             max: Duration::from_millis(options.think_time_ms.max_ms),
         };
-        let mut attack = GooseAttack::initialize_with_config(config)?;
+        let mut scenarios = Vec::new();
         for (name, weight) in &options.mix.0 {
             if *weight > 0 {
-                attack = attack.register_scenario(journeys::scenario(name, *weight, think, &ctx)?);
+                scenarios.push(journeys::scenario(name, *weight, think, &ctx)?);
             }
         }
-        let goose = attack.execute().await?;
-        self.metrics.users.set(0);
-        let (notable, notable_total) = traces.snapshot();
-        if let Some(path) = &options.trace_file {
-            let lines: String = notable
-                .iter()
-                .map(|t| serde_json::to_string(t).expect("serializable") + "\n")
-                .collect();
-            std::fs::write(path, lines)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        Ok(Run {
-            goose,
-            notable,
-            notable_total,
+        Ok(Prepared {
+            config,
+            traces,
+            scenarios,
         })
     }
 
@@ -404,23 +515,22 @@ impl LoadTester {
     }
 }
 
-/// Failed and slow requests as a short table after goose's own summary.
-pub fn print_notable(run: &Run) {
-    if run.notable_total == 0 {
+/// Failed and slow requests as a short table after the run's summary.
+pub fn print_notable(notable: &[NotableTrace], notable_total: usize) {
+    if notable_total == 0 {
         println!("\nNo failed or slow requests.");
         return;
     }
-    let failed = run.notable.iter().filter(|t| t.kind == "failed").count();
+    let failed = notable.iter().filter(|t| t.kind == "failed").count();
     println!(
-        "\nFailed or slow requests: {} ({failed} failed among the first {}); look them up by trace id:",
-        run.notable_total,
-        run.notable.len()
+        "\nFailed or slow requests: {notable_total} ({failed} failed among the first {}); look them up by trace id:",
+        notable.len()
     );
     println!(
         " {:<32} | {:<6} | {:<10} | {:<22} | {:>6} | {:>7} | detail",
         "trace id", "kind", "journey", "step", "status", "ms"
     );
-    for trace in run.notable.iter().take(20) {
+    for trace in notable.iter().take(20) {
         let detail: String = trace.detail.chars().take(80).collect();
         println!(
             " {:<32} | {:<6} | {:<10} | {:<22} | {:>6} | {:>7} | {}",
@@ -433,10 +543,10 @@ pub fn print_notable(run: &Run) {
             detail
         );
     }
-    if run.notable_total > 20 {
+    if notable_total > 20 {
         println!(
             " … {} more (--trace-file writes them all)",
-            run.notable_total - 20
+            notable_total - 20
         );
     }
 }

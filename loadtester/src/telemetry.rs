@@ -10,12 +10,22 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus::proto::MetricType;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::thresholds::Sample;
+
+tokio::task_local! {
+    /// In an open-model iteration: how late it started after its intended start. A request's
+    /// latency from the intended start adds it, so a generator that falls behind shows.
+    pub static ITERATION_LATENESS: Duration;
+}
 
 /// The services' buckets (services/common/src/telemetry/metrics.rs), so both sides of a
 /// request can be compared bucket by bucket.
@@ -28,7 +38,13 @@ pub struct LoadMetrics {
     requests: IntCounterVec,
     failures: IntCounterVec,
     duration: HistogramVec,
+    intended_duration: HistogramVec,
     pub users: IntGauge,
+    /// Open-model iterations started, and arrivals dropped for want of a free slot.
+    pub iterations: IntCounterVec,
+    pub dropped: IntCounterVec,
+    /// This worker's target arrival rate now (0 in the closed model).
+    pub target_rate: Gauge,
 }
 
 impl LoadMetrics {
@@ -59,13 +75,50 @@ impl LoadMetrics {
             &["scenario", "step"],
         )
         .expect("valid metric");
-        let users =
-            IntGauge::new("loadtest_users", "Simulated users running now.").expect("valid metric");
+        let intended_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "loadtest_request_intended_duration_seconds",
+                "Open model: a request's duration plus how late its iteration started after its due arrival time (coordinated omission corrected).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["scenario", "step"],
+        )
+        .expect("valid metric");
+        let users = IntGauge::new(
+            "loadtest_users",
+            "Simulated users (closed model) or iterations in flight (open model) now.",
+        )
+        .expect("valid metric");
+        let iterations = IntCounterVec::new(
+            Opts::new(
+                "loadtest_iterations_total",
+                "Open model: journey iterations started on their arrival.",
+            ),
+            &["scenario"],
+        )
+        .expect("valid metric");
+        let dropped = IntCounterVec::new(
+            Opts::new(
+                "loadtest_dropped_iterations_total",
+                "Open model: arrivals that found all --max-in-flight slots busy and did not run.",
+            ),
+            &["scenario"],
+        )
+        .expect("valid metric");
+        let target_rate = Gauge::new(
+            "loadtest_target_arrival_rate",
+            "Open model: the arrivals per second this worker is asked for now.",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(failures.clone()),
             Box::new(duration.clone()),
+            Box::new(intended_duration.clone()),
             Box::new(users.clone()),
+            Box::new(iterations.clone()),
+            Box::new(dropped.clone()),
+            Box::new(target_rate.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }
@@ -74,7 +127,11 @@ impl LoadMetrics {
             requests,
             failures,
             duration,
+            intended_duration,
             users,
+            iterations,
+            dropped,
+            target_rate,
         })
     }
 
@@ -85,6 +142,53 @@ impl LoadMetrics {
         self.duration
             .with_label_values(&[scenario, step])
             .observe(elapsed.as_secs_f64());
+        if let Ok(lateness) = ITERATION_LATENESS.try_with(|lateness| *lateness) {
+            self.intended_duration
+                .with_label_values(&[scenario, step])
+                .observe((elapsed + lateness).as_secs_f64());
+        }
+    }
+
+    /// The counters and histogram buckets as [`Sample`]s, for thresholds and the summary.
+    pub fn samples(&self) -> Vec<Sample> {
+        let mut samples = Vec::new();
+        for family in self.registry.gather() {
+            let name = family.name();
+            for metric in family.get_metric() {
+                let labels: std::collections::BTreeMap<String, String> = metric
+                    .get_label()
+                    .iter()
+                    .map(|pair| (pair.name().to_owned(), pair.value().to_owned()))
+                    .collect();
+                let sample = |name: String, labels, value| Sample {
+                    name,
+                    labels,
+                    value,
+                };
+                match family.get_field_type() {
+                    MetricType::COUNTER => samples.push(sample(
+                        name.to_owned(),
+                        labels,
+                        metric.get_counter().value(),
+                    )),
+                    MetricType::HISTOGRAM => {
+                        let histogram = metric.get_histogram();
+                        let buckets = histogram
+                            .get_bucket()
+                            .iter()
+                            .map(|b| (b.upper_bound().to_string(), b.cumulative_count()))
+                            .chain([("+Inf".to_owned(), histogram.sample_count())]);
+                        for (le, count) in buckets {
+                            let mut labels = labels.clone();
+                            labels.insert("le".to_owned(), le);
+                            samples.push(sample(format!("{name}_bucket"), labels, count as f64));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        samples
     }
 
     pub fn failed(&self, scenario: &str, step: &str) {

@@ -78,7 +78,7 @@ async fn every_journey_runs_clean_against_the_shop() {
         }
         let config = GooseConfiguration::parse_args_default(&args).expect("goose options parse");
         let run = tester.attack(config).await.expect("the attack runs");
-        print_notable(&run);
+        print_notable(&run.notable, run.notable_total);
         let requests: usize = run
             .goose
             .requests

@@ -4,7 +4,7 @@
 mod control;
 mod faults;
 pub mod playbook;
-mod prometheus;
+pub(crate) mod prometheus;
 mod report;
 mod run;
 

@@ -72,6 +72,17 @@ struct Alerts {
 }
 
 #[derive(Deserialize)]
+struct InstantVector {
+    result: Vec<InstantSample>,
+}
+
+#[derive(Deserialize)]
+struct InstantSample {
+    metric: BTreeMap<String, String>,
+    value: (f64, String),
+}
+
+#[derive(Deserialize)]
 struct Matrix {
     result: Vec<Series>,
 }
@@ -127,6 +138,23 @@ impl Prometheus {
             )
             .await?;
         Ok(matrix.result)
+    }
+
+    /// An instant query at now: each series' labels and value.
+    pub async fn query(&self, query: &str) -> anyhow::Result<Vec<(BTreeMap<String, String>, f64)>> {
+        let vector: InstantVector = self
+            .get("/api/v1/query", &[("query", query.to_owned())])
+            .await?;
+        vector
+            .result
+            .into_iter()
+            .map(|sample| {
+                let value = sample.value.1.parse::<f64>().with_context(|| {
+                    format!("Prometheus answered {query} with {:?}", sample.value.1)
+                })?;
+                Ok((sample.metric, if value.is_nan() { 0.0 } else { value }))
+            })
+            .collect()
     }
 
     async fn get<T: DeserializeOwned>(
