@@ -56,7 +56,7 @@ variants=(
     "small|"
     "production|-f $chart/values-production.yaml"
     "reproduce|-f $chart/values-reproduce.yaml --set loadtest.enabled=true"
-    "everything-on|--set loadtest.enabled=true --set gateway.ingress.enabled=true --set gateway.ingress.host=shop.example.com --set services.backend.autoscaling.enabled=true --set prometheus.persistence.enabled=true --set database.replicas=3 --set podAntiAffinity=required --set gateway.service.type=NodePort --set gateway.service.nodePort=30080"
+    "everything-on|--set loadtest.enabled=true --set loadtest.workers=4 --set gateway.ingress.enabled=true --set gateway.ingress.host=shop.example.com --set services.backend.autoscaling.enabled=true --set prometheus.persistence.enabled=true --set database.replicas=3 --set podAntiAffinity=required --set gateway.service.type=NodePort --set gateway.service.nodePort=30080"
     "external|--set database.enabled=false --set database.external.contactPoints=db:9042 --set database.external.credentialsSecret=cql --set prometheus.enabled=false --set prometheus.external.url=http://prom:9090 --set alertmanager.enabled=false --set alertmanager.external.address=am:9093 --set jaeger.enabled=false --set jaeger.external.otlpEndpoint=http://otel:4318 --set jaeger.external.queryUrl=http://jaeger-query:16686 --set secrets.existingSecret=mine"
 )
 rendered=()
@@ -144,6 +144,7 @@ expect_failure services.backend.replicas --set reproduce.enabled=true --set conf
 expect_failure termination.terminationGracePeriodSeconds --set termination.terminationGracePeriodSeconds=10
 expect_failure STORAGE --set config.STORAGE=memory
 expect_failure podAntiAffinity --set podAntiAffinity=sometimes
+expect_failure loadtest.workers --set loadtest.enabled=true --set loadtest.workers=0
 # values.schema.json: a misspelt or unknown value is an error, not silently ignored.
 expect_failure "'replica' not allowed" --set services.backend.replica=3
 expect_failure "'lower' does not match" --set config.lower=x
