@@ -106,6 +106,7 @@ pub fn run() -> Result<ExitCode> {
     }
     e2e.gateway_hides_metrics();
     e2e.gateway_edge();
+    e2e.gateway_limits_registration();
     // Last: it disturbs every service.
     e2e.database_outage();
 

@@ -11,6 +11,9 @@ use super::{E2e, SERVICES, truncate};
 /// An id for the routes that take one: any id, as none of them may be reached.
 const SOME_ID: &str = "00000000-0000-4000-8000-000000000000";
 
+/// Far past the gateway's burst of 20 registrations per address.
+const REGISTRATION_BURST: usize = 60;
+
 impl E2e {
     pub(super) fn gateway_edge(&mut self) {
         self.check_unit(
@@ -88,6 +91,51 @@ impl E2e {
                     "GET /order-api/orders/%00: {problem}"
                 );
                 Ok(String::new())
+            },
+        );
+    }
+
+    /// Registration costs a bcrypt hash, so the gateway limits it per address like login.
+    /// The bodies are invalid: the service refuses them before hashing, and no account is
+    /// made.
+    pub(super) fn gateway_limits_registration(&mut self) {
+        self.check_unit(
+            "the gateway limits registrations per address (429 problem with Retry-After)",
+            |e2e| {
+                let mut limited = None;
+                for sent in 1..=REGISTRATION_BURST {
+                    let response = e2e
+                        .gateway(Method::POST, "/user-api/users/register")
+                        .header("Content-Type", "application/json")
+                        .body("{}")
+                        .send()
+                        .context("POST /user-api/users/register: no answer")?;
+                    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                        ensure!(
+                            response.headers().contains_key("retry-after"),
+                            "the 429 has no Retry-After"
+                        );
+                        limited = Some(sent);
+                        break;
+                    }
+                }
+                let Some(sent) = limited else {
+                    bail!("{REGISTRATION_BURST} registrations in a row were all let through");
+                };
+                let problem = e2e.expect_problem(
+                    e2e.gateway(Method::POST, "/user-api/users/register")
+                        .header("Content-Type", "application/json")
+                        .body("{}"),
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "a registration past the limit",
+                )?;
+                ensure!(
+                    problem["type"] == "/docs/reference/problems/#too-many-requests",
+                    "{problem}"
+                );
+                // The limit refills at 10 a second: leave later checks a full burst.
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                Ok(format!("limited after {sent} requests"))
             },
         );
     }
