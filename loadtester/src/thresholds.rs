@@ -445,7 +445,8 @@ pub fn print_figures(samples: &[Sample], seconds: f64) {
     for scope in scopes {
         let f = Figures::of(samples, &scope, seconds);
         println!(
-            " {:<10} | {:>9} | {:>8.1} | {:>6.2}% | {:>8} | {:>8} | {:>8} | {:>12} | {:>10} | {:>8}",
+            // Prometheus' increase() extrapolates, so its counts need not be whole.
+            " {:<10} | {:>9.0} | {:>8.1} | {:>6.2}% | {:>8} | {:>8} | {:>8} | {:>12} | {:>10.0} | {:>8.0}",
             scope.to_string(),
             f.requests,
             f.requests_per_second().unwrap_or(0.0),

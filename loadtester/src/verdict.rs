@@ -80,10 +80,10 @@ pub async fn command(prometheus_url: &str, options: &VerdictOptions) -> anyhow::
         .with_context(|| format!("--prometheus-url {prometheus_url}"))?;
     let mut samples = Vec::new();
     for (name, query) in queries(&window) {
-        let vector = prometheus
-            .query(&query)
-            .await
-            .with_context(|| format!("--prometheus-url {prometheus_url}"))?;
+        // The root cause alone (connection refused, a bad answer): the URL is in the flag.
+        let vector = prometheus.query(&query).await.map_err(|err| {
+            anyhow::anyhow!("--prometheus-url {prometheus_url}: {}", err.root_cause())
+        })?;
         samples.extend(vector.into_iter().map(|(labels, value)| Sample {
             name: name.to_owned(),
             labels,
