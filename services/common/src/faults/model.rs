@@ -180,16 +180,27 @@ pub(crate) enum Target {
 /// descriptors it opens, counted when it is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Effect {
-    Latency { delay: Duration, jitter: Duration },
-    Error { status: StatusCode },
+    Latency {
+        delay: Duration,
+        jitter: Duration,
+    },
+    Error {
+        status: StatusCode,
+    },
     Database {
         delay: Duration,
         fail: bool,
         applied: bool,
     },
-    CpuBurn { threads: u8 },
-    MemoryGrowth { bytes_per_second: u64 },
-    FileDescriptors { extra: u64 },
+    CpuBurn {
+        threads: u8,
+    },
+    MemoryGrowth {
+        bytes_per_second: u64,
+    },
+    FileDescriptors {
+        extra: u64,
+    },
 }
 
 /// What a service offers to target: its routes, upstreams and statements, and the
