@@ -468,7 +468,11 @@ mod tests {
             "/jwks",
             axum::routing::get(move || {
                 let call = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let set = if call.is_multiple_of(2) { a.clone() } else { b.clone() };
+                let set = if call.is_multiple_of(2) {
+                    a.clone()
+                } else {
+                    b.clone()
+                };
                 async move { axum::Json(set) }
             }),
         );

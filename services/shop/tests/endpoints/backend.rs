@@ -22,6 +22,8 @@ const ROUTES: &[Route] = &[
     ("delete", "/products/{product_id}"),
     ("put", "/internal/reservations/{reservation_id}"),
     ("delete", "/internal/reservations/{reservation_id}"),
+    ("put", "/internal/reservations/{reservation_id}/commit"),
+    ("get", "/admin/stock-audit"),
     ("get", "/system/health"),
 ];
 
