@@ -1,14 +1,17 @@
 //! Each journey, run as a short goose attack against a whole shop on ephemeral loopback
 //! ports (`--direct` with the shop's real ports): no request fails except the expected
 //! outcomes, shoppers leave orders behind, the tester's metrics name every journey, and
-//! goose writes its JSON report.
+//! goose writes its JSON report. The open model runs the same journeys at an arrival rate,
+//! and drops what finds no free slot.
 
 use std::time::{Duration, Instant};
 
 use goose::config::GooseConfiguration;
 use loadtester::journeys::{ALL, STATIC};
+use loadtester::open_model::schedule::{Arrivals, Rate, Schedule};
 use loadtester::routes::ServicePorts;
-use loadtester::{LoadTester, TesterOptions, print_notable};
+use loadtester::thresholds::{Figures, Scope};
+use loadtester::{LoadTester, OpenPlan, TesterOptions, print_notable};
 use serde_json::Value;
 use shop::{RunningShop, ShopConfig};
 
@@ -34,10 +37,8 @@ async fn start_shop() -> RunningShop {
     shop::start(config).await.expect("the shop starts")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_journey_runs_clean_against_the_shop() {
-    let started = Instant::now();
-    let shop = start_shop().await;
+/// The tester's options for `shop`, its metrics on any free port.
+fn options_for(shop: &RunningShop) -> TesterOptions {
     let a = shop.addresses;
     let mut options = TesterOptions::defaults();
     options.direct = true;
@@ -53,7 +54,17 @@ async fn every_journey_runs_clean_against_the_shop() {
     options.flash_stock = 5;
     // Every shopper cancels, so the cancel step runs in a short attack.
     options.cancel_percent = 100;
-    let tester = LoadTester::start(options).await.expect("the tester starts");
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_journey_runs_clean_against_the_shop() {
+    let started = Instant::now();
+    let shop = start_shop().await;
+    let a = shop.addresses;
+    let tester = LoadTester::start(options_for(&shop))
+        .await
+        .expect("the tester starts");
 
     let report =
         std::env::temp_dir().join(format!("loadtest-report-{}.json", uuid::Uuid::new_v4()));
@@ -164,4 +175,61 @@ async fn every_journey_runs_clean_against_the_shop() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+fn open_plan(rate: f64, seconds: u64, max_in_flight: u32) -> OpenPlan {
+    OpenPlan {
+        schedule: Schedule::constant(Rate(rate), Duration::from_secs(seconds)),
+        arrivals: Arrivals::Uniform,
+        phase: 0.0,
+        max_in_flight,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_model_starts_every_arrival_or_counts_it_dropped() {
+    let shop = start_shop().await;
+    let mut options = options_for(&shop);
+    options.mix = "browser=1,shopper=1".parse().unwrap();
+    let mut tester = LoadTester::start(options).await.expect("the tester starts");
+    let config = || {
+        GooseConfiguration::parse_args_default(&["--host", "http://127.0.0.1", "--no-telnet"])
+            .expect("goose options parse")
+    };
+    let (_stop, never) = tokio::sync::watch::channel(false);
+
+    // 20 arrivals a second for 2 s, slots to spare: all 40 start, none is dropped, and every
+    // request is measured from its send time and from its intended start.
+    let run = tester
+        .attack_open(config(), open_plan(20.0, 2, 100), never.clone())
+        .await
+        .expect("the run completes");
+    print_notable(&run.notable, run.notable_total);
+    assert_eq!((run.report.started, run.report.dropped), (40, 0));
+    let figures = Figures::of(&tester.metrics().samples(), &Scope::All, 2.0);
+    assert_eq!((figures.iterations, figures.dropped), (40.0, 0.0));
+    assert_eq!(figures.failures, 0.0, "{:?}", run.notable);
+    assert!(figures.requests >= 40.0);
+    assert_eq!(figures.intended.count(), figures.requests);
+    assert_eq!(figures.latency.count(), figures.requests);
+    assert!(run.report.target_rate > 19.9 && run.report.target_rate < 20.1);
+
+    // One slot for 50 shoppers a second: a shopper's visit takes many requests, so arrivals
+    // are dropped, and every arrival is either started or dropped.
+    tester.options_mut().mix = "shopper=1".parse().unwrap();
+    let run = tester
+        .attack_open(config(), open_plan(50.0, 1, 1), never)
+        .await
+        .expect("the run completes");
+    assert_eq!(run.report.started + run.report.dropped, 50);
+    assert!(run.report.dropped > 0, "{:?}", run.report);
+    let figures = Figures::of(
+        &tester.metrics().samples(),
+        &Scope::Journey("shopper".into()),
+        1.0,
+    );
+    assert_eq!(figures.dropped, run.report.dropped as f64);
+
+    drop(tester);
+    shop.shutdown().await.expect("clean shutdown");
 }
