@@ -34,6 +34,9 @@ use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 pub const ADMIN_PASSWORD: &str = "stack-admin-dev";
 /// Orders move on every 2 s, so tests see the whole life cycle quickly.
 const ORDER_STATUS_STEP_MS: &str = "2000";
+/// Reservations no order committed go back after 20 s, so StockReservationsReclaimed fires
+/// within a reproduction; far above a checkout's duration all the same.
+const RESERVATION_TTL_SECONDS: &str = "20";
 /// The services' soft limit on open files: a common server setting, and low enough that
 /// a fault holding 85% of it open makes FileDescriptorsNearLimit fire.
 const SERVICE_OPEN_FILES: u64 = 4096;
@@ -334,6 +337,7 @@ impl Component {
                     )
                     .env("OTEL_EXPORTER_OTLP_ENDPOINT", OTLP_ENDPOINT)
                     .env("ORDER_STATUS_STEP_MS", ORDER_STATUS_STEP_MS)
+                    .env("RESERVATION_TTL_SECONDS", RESERVATION_TTL_SECONDS)
                     .env("ADMIN_USERNAME", "admin")
                     .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
                     .env_remove("SERVICE_CLIENT_SECRET")
