@@ -2,13 +2,15 @@
 # Validates the Helm chart deploy/helm/shop offline (docs/kubernetes.md, "What is
 # validated"): no cluster, no Docker.
 #   - helm v4.3.2, built from its Go module and cached under target/tools/;
-#   - helm lint --strict with values.yaml and with values-production.yaml;
-#   - helm template with both, and with every optional part switched on or pointed at an
-#     existing one; each rendered object decoded strictly (unknown fields are errors)
-#     against the Kubernetes API types of k8s.io/api pinned in deploy/helm/validate/go.mod;
+#   - helm lint --strict with values.yaml, values-production.yaml and values-reproduce.yaml;
+#   - helm template with each, with every optional part switched on, and with every part
+#     pointed at an existing one; each rendered object decoded strictly (unknown fields are
+#     errors) against the Kubernetes API types of k8s.io/api pinned in
+#     deploy/helm/validate/go.mod;
 #   - every ConfigMap taken from a repository file is byte-identical to that file;
 #   - every variable the chart sets on the shop's containers is documented in
 #     docs/reference/configuration.md;
+#   - the generated Prometheus configuration passes promtool check config with the rules;
 #   - the packaged chart (helm package follows the chart's links into the repository)
 #     renders the same as the chart directory;
 #   - bad values fail `helm template` with a message naming the value.
@@ -56,7 +58,7 @@ variants=(
     "small|"
     "production|-f $chart/values-production.yaml"
     "reproduce|-f $chart/values-reproduce.yaml --set loadtest.enabled=true"
-    "everything-on|--set loadtest.enabled=true --set loadtest.workers=4 --set gateway.ingress.enabled=true --set gateway.ingress.host=shop.example.com --set services.backend.autoscaling.enabled=true --set prometheus.persistence.enabled=true --set database.replicas=3 --set podAntiAffinity=required --set gateway.service.type=NodePort --set gateway.service.nodePort=30080"
+    "everything-on|--set loadtest.enabled=true --set loadtest.workers=4 --set gateway.ingress.enabled=true --set gateway.ingress.host=shop.example.com --set services.backend.autoscaling.enabled=true --set prometheus.persistence.enabled=true --set database.replicas=3 --set podAntiAffinity=required --set gateway.service.type=NodePort --set gateway.service.nodePort=30080 --set alertmanager.enabled=false --set alertmanager.external.address=am:9093"
     "external|--set database.enabled=false --set database.external.contactPoints=db:9042 --set database.external.credentialsSecret=cql --set prometheus.enabled=false --set prometheus.external.url=http://prom:9090 --set alertmanager.enabled=false --set alertmanager.external.address=am:9093 --set jaeger.enabled=false --set jaeger.external.otlpEndpoint=http://otel:4318 --set jaeger.external.queryUrl=http://jaeger-query:16686 --set secrets.existingSecret=mine"
 )
 rendered=()
@@ -88,7 +90,7 @@ grep -q "^$out/rendered-small.yaml: .*, $expected ConfigMap files byte-identical
 # for a static target first: everything else (global, rule files, jobs, relabelling,
 # alerting) is checked as generated.
 command -v promtool > /dev/null || bash .ci/install-observability.sh
-for name in small production; do
+for name in small production everything-on; do
     dir=$out/prometheus-$name
     rm -rf "$dir" && mkdir -p "$dir/rules"
     "$validate" -extract-configmap prometheus-config -static-sd "$dir" "$out/rendered-$name.yaml"
