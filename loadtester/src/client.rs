@@ -26,6 +26,9 @@ pub struct Ctx {
     pub admin_username: String,
     pub admin_password: String,
     pub cancel_percent: u32,
+    /// Starts every username and product name this process makes (`w1-` for worker 1), so
+    /// that workers sharing a test never collide; empty alone.
+    pub name_prefix: String,
 }
 
 /// The body a request carries.

@@ -38,7 +38,7 @@ use crate::routes::{Routes, ServicePorts};
 use crate::seed::{Catalogue, Seeder};
 use crate::telemetry::{LoadMetrics, NotableTrace, TraceLog};
 use crate::verdict::VerdictOptions;
-use crate::workers::WorkerOptions;
+use crate::workers::{Worker, WorkerOptions};
 
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-change-me";
 pub const DEFAULT_MIX: &str = "browser=4,shopper=3,admin=1,stuffer=1,flashsale=1";
@@ -210,6 +210,9 @@ pub struct TesterOptions {
     /// JSON object a line.
     #[arg(long, env = "LOADTEST_TRACE_FILE", value_name = "FILE")]
     pub trace_file: Option<PathBuf>,
+    /// This process's place among `--workers` (set from [`workers::WorkerOptions`]).
+    #[arg(skip = Worker::ALONE)]
+    pub worker: Worker,
 }
 
 impl TesterOptions {
@@ -227,6 +230,7 @@ impl TesterOptions {
             flash_stock: 25,
             cancel_percent: 20,
             trace_file: None,
+            worker: Worker::ALONE,
         }
     }
 
@@ -483,6 +487,7 @@ impl LoadTester {
             admin_username: options.admin_username.clone(),
             admin_password: options.admin_password(),
             cancel_percent: options.cancel_percent,
+            name_prefix: options.worker.prefix(),
         });
         let think = ThinkTime {
             min: Duration::from_millis(options.think_time_ms.min_ms),

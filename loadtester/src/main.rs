@@ -102,6 +102,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let worker = workers.worker()?;
     tester.metrics_listen = worker.metrics_listen(tester.metrics_listen)?;
+    tester.worker = worker;
     let plan = open_plan(&open, &mut goose, worker)?;
     if plan.is_none() && worker.count > 1 {
         let users = goose
@@ -284,7 +285,7 @@ async fn abort_on_fail(
 /// `*_LISTEN` say otherwise), or on any free ports when those are taken.
 async fn start_shop() -> anyhow::Result<(shop::RunningShop, String)> {
     let config = ShopConfig::from_env().context("the shop's configuration")?;
-    let admin_password = config.user.admin_password.clone();
+    let admin_password = config.user.admin_password()?;
     match shop::start(config).await {
         Ok(shop) => Ok((shop, admin_password)),
         Err(err) => {

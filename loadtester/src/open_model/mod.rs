@@ -248,6 +248,13 @@ pub async fn run(
             drop(slot);
         }));
     }
+    if !aborted {
+        // The schedule's last stretch may hold no arrival; the rates cover it all the same.
+        tokio::select! {
+            () = tokio::time::sleep_until(start + schedule.duration()) => {}
+            _ = stop.wait_for(|stop| *stop) => aborted = true,
+        }
+    }
     let elapsed = start.elapsed();
     metrics.target_rate.set(0.0);
     let drained = tokio::time::timeout(DRAIN_GRACE, slots.acquire_many(max_in_flight)).await;

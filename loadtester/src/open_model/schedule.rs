@@ -221,10 +221,16 @@ impl ArrivalClock {
     /// `phase` (0 ≤ phase < 1) shifts evenly spaced arrivals, so that workers sharing a rate
     /// interleave rather than arrive together.
     pub fn new(schedule: Schedule, arrivals: Arrivals, phase: f64) -> Self {
+        // The first evenly spaced arrival comes at `phase` (or one interval in, at phase 0),
+        // so that every worker has its whole share of arrivals within the schedule.
+        let position = match arrivals {
+            Arrivals::Uniform if phase > 0.0 => phase - 1.0,
+            _ => 0.0,
+        };
         Self {
             schedule,
             arrivals,
-            position: phase,
+            position,
         }
     }
 }
@@ -320,13 +326,22 @@ mod tests {
 
     #[test]
     fn workers_share_the_rate() {
-        let schedule = Schedule::constant(Rate(100.0), secs(1)).share(4);
-        let first: Vec<Duration> = ArrivalClock::new(schedule, Arrivals::Uniform, 0.5)
-            .take(2)
-            .collect();
+        // Two workers at 50/s each: one on every 20 ms, the other halfway between, and each
+        // has its whole share, 50 arrivals, within the second.
+        let worker = |index: u32| {
+            let schedule = Schedule::constant(Rate(100.0), secs(1)).share(2);
+            ArrivalClock::new(schedule, Arrivals::Uniform, f64::from(index) / 2.0)
+                .collect::<Vec<Duration>>()
+        };
+        let (first, second) = (worker(0), worker(1));
+        assert_eq!((first.len(), second.len()), (50, 50));
         assert_eq!(
-            first,
-            vec![Duration::from_millis(60), Duration::from_millis(100)]
+            first[..2],
+            [Duration::from_millis(20), Duration::from_millis(40)]
+        );
+        assert_eq!(
+            second[..2],
+            [Duration::from_millis(10), Duration::from_millis(30)]
         );
     }
 }
