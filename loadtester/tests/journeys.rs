@@ -32,7 +32,7 @@ async fn start_shop() -> RunningShop {
     config.order.listen = any_port;
     config.user.bcrypt_cost = 4;
     config.user.admin_username = "admin".to_owned();
-    config.user.admin_password = ADMIN_PASSWORD.to_owned();
+    config.user.admin_password = Some(ADMIN_PASSWORD.to_owned());
     config.order.order_processor_tick_ms = 20;
     shop::start(config).await.expect("the shop starts")
 }

@@ -22,7 +22,8 @@ pub struct ShopConfig {
 
 impl ShopConfig {
     /// Reads the configuration; without `SERVICE_CLIENT_SECRET` (or its file) the services
-    /// share a secret generated now, as nothing outside this process needs to know it.
+    /// share a secret generated now, as nothing outside this process needs to know it, and
+    /// without `ADMIN_PASSWORD` the admin keeps the development password.
     pub fn from_env() -> anyhow::Result<Self> {
         let mut config = Self {
             backend: backend::Config::try_parse_from(["backend"])?,
@@ -34,6 +35,8 @@ impl ShopConfig {
         if auth.service_client_secret.is_none() && auth.service_client_secret_file.is_none() {
             config.set_service_client_secret(&shop_common::config::generate_secret()?);
         }
+        // A development tool on loopback: the README's admin login works with no set-up.
+        config.user.development_admin = true;
         Ok(config)
     }
 

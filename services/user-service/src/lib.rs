@@ -2,6 +2,7 @@
 //! under `/user-api`.
 
 pub mod api;
+pub mod bootstrap;
 pub mod domain;
 pub mod metrics;
 pub mod passwords;
@@ -15,9 +16,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use chrono::Utc;
 use clap::Parser;
-use shop_common::auth::{Role, TokenSigner, TokenVerifier};
+use shop_common::auth::{TokenSigner, TokenVerifier};
 use shop_common::client::Upstream;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::UpstreamCheck;
@@ -25,15 +25,13 @@ use shop_common::cql::{Cql, StorageArgs, StorageKind};
 use shop_common::faults::{FaultArgs, Faults};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
-use shop_common::store::StoreResult;
 use shop_common::telemetry::metrics::Metrics;
-use uuid::Uuid;
 
-use crate::domain::{StoredUser, User, normalize_username};
+use crate::domain::normalize_username;
 use crate::metrics::UserMetrics;
 use crate::passwords::PasswordHasher;
 use crate::service_clients::ServiceClients;
-use crate::store::{CqlUserStore, InsertOutcome, MemoryUserStore, UserStore};
+use crate::store::{CqlUserStore, MemoryUserStore, UserStore};
 
 pub const SERVICE_NAME: &str = "user-service";
 
@@ -75,14 +73,14 @@ pub struct Config {
     /// The admin account created at start-up when missing.
     #[arg(long, env = "ADMIN_USERNAME", default_value = "admin")]
     pub admin_username: String,
-    #[arg(
-        long,
-        env = "ADMIN_PASSWORD",
-        default_value = "admin-change-me",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    pub admin_password: String,
+    /// Its password, kept in step at every start. Required: there is no default outside
+    /// development (see [`Config::admin_password`]).
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Set by the all-in-one `shop`, a development tool on loopback: without
+    /// `ADMIN_PASSWORD` its admin uses the development password, as in the README.
+    #[arg(skip)]
+    pub development_admin: bool,
     #[arg(long, env = "ADMIN_EMAIL", default_value = "admin@shop.local")]
     pub admin_email: String,
     #[command(flatten)]
@@ -95,6 +93,38 @@ pub struct Config {
     pub upstream: UpstreamArgs,
     #[command(flatten)]
     pub faults: FaultArgs,
+}
+
+/// The development admin password: published in this repository, so it protects nothing.
+/// Used in dev mode (`--dev`) and by the all-in-one `shop` only.
+pub const DEV_ADMIN_PASSWORD: &str = "admin-change-me";
+/// Shorter admin passwords are guessed by a credential stuffer in no time.
+const MIN_ADMIN_PASSWORD_LEN: usize = 8;
+
+impl Config {
+    /// The admin password to keep, or why the service must not start with it. Errors are
+    /// one line naming the variable; they never contain the password.
+    pub fn admin_password(&self) -> anyhow::Result<String> {
+        let development = self.auth.dev_mode || self.development_admin;
+        match &self.admin_password {
+            None if development => Ok(DEV_ADMIN_PASSWORD.to_owned()),
+            None => anyhow::bail!(
+                "ADMIN_PASSWORD is not set: set the admin account's password, or start with \
+                 --dev (SHOP_DEV_MODE=true) for local development"
+            ),
+            Some(password) if password == DEV_ADMIN_PASSWORD && !development => anyhow::bail!(
+                "ADMIN_PASSWORD is the published development password: set one of your own, \
+                 or start with --dev (SHOP_DEV_MODE=true) for local development"
+            ),
+            Some(password) if password.len() < MIN_ADMIN_PASSWORD_LEN && !development => {
+                anyhow::bail!(
+                    "ADMIN_PASSWORD is shorter than {MIN_ADMIN_PASSWORD_LEN} characters: set a \
+                     longer one"
+                )
+            }
+            Some(password) => Ok(password.clone()),
+        }
+    }
 }
 
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
@@ -111,7 +141,13 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         }
     };
     let hasher = PasswordHasher::new(config.bcrypt_cost);
-    bootstrap_admin(config, store.clone(), hasher).await?;
+    let admin = bootstrap::AdminAccount {
+        username: normalize_username(&config.admin_username),
+        email: config.admin_email.clone(),
+        password: config.admin_password()?,
+    };
+    let admin_username = admin.username.clone();
+    bootstrap::run(admin, store.clone(), hasher).await?;
 
     let settings = config.upstream.settings();
     let http = settings.http_client();
@@ -143,6 +179,7 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         order_service,
         readiness,
         business: UserMetrics::new(metrics.registry()),
+        admin_username: admin_username.into(),
     };
     Ok(api::router(
         state,
@@ -178,70 +215,46 @@ fn token_signer(config: &Config) -> anyhow::Result<TokenSigner> {
     }
 }
 
-/// The first wait before creating the admin account again, doubled after every failure up
-/// to [`BOOTSTRAP_RETRY_MAX`].
-const BOOTSTRAP_RETRY_FIRST: Duration = Duration::from_secs(1);
-const BOOTSTRAP_RETRY_MAX: Duration = Duration::from_secs(30);
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
 
-/// Creates the admin account when it is missing.
-///
-/// The store may not answer at start-up: a CQL store connects in the background, and the
-/// database may be down for a while. Start-up then neither waits nor fails: the service
-/// starts (its health endpoints say why it is not ready; requests that need the store get
-/// 503) and a background task tries again, backing off, until the store answers and the
-/// admin exists. Waiting would leave nothing listening to tell why; failing would turn a
-/// database outage into a crash loop. A store that answers at once (the memory store, or a
-/// database already connected) settles it before the service serves anything. Every attempt
-/// inserts the same account (same id), so an attempt whose answer was lost is completed by
-/// the next rather than refused as a taken username; instances that start together create
-/// one admin, as the username is claimed with a lightweight transaction. Only a password
-/// that cannot be hashed stops start-up: no retry would help.
-async fn bootstrap_admin(
-    config: &Config,
-    store: Arc<dyn UserStore>,
-    hasher: PasswordHasher,
-) -> anyhow::Result<()> {
-    let admin = StoredUser {
-        user: User {
-            id: Uuid::new_v4(),
-            username: normalize_username(&config.admin_username),
-            email: config.admin_email.clone(),
-            full_name: Some("Shop administrator".to_owned()),
-            role: Role::Admin,
-            created_at: Utc::now(),
-        },
-        password_hash: hasher
-            .hash(config.admin_password.clone())
-            .await
-            .map_err(|err| anyhow::anyhow!("cannot hash the admin password: {err}"))?,
-    };
-    let Err(err) = ensure_admin(store.as_ref(), &admin).await else {
-        return Ok(());
-    };
-    tracing::info!(error = %err, "the store does not answer yet: the admin account will be created when it does");
-    tokio::spawn(async move {
-        let mut wait = BOOTSTRAP_RETRY_FIRST;
-        loop {
-            tokio::time::sleep(wait).await;
-            match ensure_admin(store.as_ref(), &admin).await {
-                Ok(()) => return,
-                Err(err) => {
-                    wait = (wait * 2).min(BOOTSTRAP_RETRY_MAX);
-                    tracing::warn!(error = %err, retry_in_seconds = wait.as_secs(),
-                        "cannot create the admin account yet");
-                }
-            }
-        }
-    });
-    Ok(())
-}
+    use super::*;
 
-async fn ensure_admin(store: &dyn UserStore, admin: &StoredUser) -> StoreResult<()> {
-    if store.by_username(&admin.user.username).await?.is_some() {
-        return Ok(());
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["user-service"];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all).unwrap()
     }
-    if store.insert(admin).await? == InsertOutcome::Inserted {
-        tracing::info!(username = %admin.user.username, "admin account created");
+
+    #[test]
+    fn the_admin_password_is_required_outside_development() {
+        let unset = config(&[]).admin_password().unwrap_err().to_string();
+        assert!(unset.starts_with("ADMIN_PASSWORD is not set"), "{unset}");
+        let published = config(&["--admin-password", DEV_ADMIN_PASSWORD]);
+        let refused = published.admin_password().unwrap_err().to_string();
+        assert!(
+            refused.contains("published development password"),
+            "{refused}"
+        );
+        assert!(
+            !refused.contains(DEV_ADMIN_PASSWORD),
+            "never shows the password"
+        );
+        let short = config(&["--admin-password", "short"]).admin_password();
+        assert!(short.is_err());
+        let own = config(&["--admin-password", "a long one of my own"]);
+        assert_eq!(own.admin_password().unwrap(), "a long one of my own");
     }
-    Ok(())
+
+    #[test]
+    fn development_keeps_the_published_admin_password() {
+        assert_eq!(
+            config(&["--dev"]).admin_password().unwrap(),
+            DEV_ADMIN_PASSWORD
+        );
+        let mut shop = config(&[]);
+        shop.development_admin = true;
+        assert_eq!(shop.admin_password().unwrap(), DEV_ADMIN_PASSWORD);
+    }
 }

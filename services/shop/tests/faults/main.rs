@@ -32,7 +32,7 @@ impl FaultShop {
         config.order.listen = any_port;
         config.user.bcrypt_cost = 4;
         config.user.admin_username = ADMIN_USERNAME.to_owned();
-        config.user.admin_password = ADMIN_PASSWORD.to_owned();
+        config.user.admin_password = Some(ADMIN_PASSWORD.to_owned());
         config.backend.faults.faults_enabled = true;
         config.user.faults.faults_enabled = true;
         config.cart.faults.faults_enabled = true;

@@ -62,7 +62,7 @@ impl TestShop {
         config.order.listen = any_port;
         config.user.bcrypt_cost = 4;
         config.user.admin_username = ADMIN_USERNAME.to_owned();
-        config.user.admin_password = ADMIN_PASSWORD.to_owned();
+        config.user.admin_password = Some(ADMIN_PASSWORD.to_owned());
         config.order.order_status_step_ms = options.order_step.as_millis() as u64;
         config.order.order_processor_tick_ms = 20;
         config.set_service_client_secret(SERVICE_SECRET);

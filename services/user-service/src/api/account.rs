@@ -33,10 +33,14 @@ pub async fn register(
     Json(create): Json<UserCreate>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     create.validate()?;
+    let username = normalize_username(&create.username);
+    if username == *state.admin_username {
+        return Err(taken(&username));
+    }
     let stored = StoredUser {
         user: User {
             id: Uuid::new_v4(),
-            username: normalize_username(&create.username),
+            username,
             email: create.email,
             full_name: create.full_name,
             role: Role::User,
@@ -49,11 +53,13 @@ pub async fn register(
             state.business.registered();
             Ok((StatusCode::CREATED, Json(stored.user)))
         }
-        InsertOutcome::UsernameTaken => Err(ApiError::Conflict(format!(
-            "the username {} is taken",
-            stored.user.username
-        ))),
+        InsertOutcome::UsernameTaken => Err(taken(&stored.user.username)),
     }
+}
+
+/// The admin's username is answered like any taken one.
+fn taken(username: &str) -> ApiError {
+    ApiError::Conflict(format!("the username {username} is taken"))
 }
 
 /// OAuth2 token request (RFC 6749): the password grant for users (the default), the

@@ -43,6 +43,8 @@ pub struct AppState {
     pub order_service: Upstream,
     pub readiness: Readiness,
     pub business: UserMetrics,
+    /// The admin account's username (normalized): nobody else may register it.
+    pub admin_username: Arc<str>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
