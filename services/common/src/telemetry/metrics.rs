@@ -31,6 +31,8 @@ pub struct Metrics {
 #[derive(Clone)]
 pub struct HttpMetrics {
     requests: IntCounterVec,
+    /// The subset of `requests` a load test sent: customers' traffic is the difference.
+    synthetic: IntCounterVec,
     duration: HistogramVec,
     in_flight: IntGauge,
 }
@@ -117,6 +119,13 @@ impl Metrics {
                     &registry,
                     "http_server_requests_total",
                     "HTTP requests served.",
+                    &["method", "route", "status"],
+                ),
+                synthetic: counter_vec(
+                    &registry,
+                    "http_server_synthetic_requests_total",
+                    "HTTP requests served that carried W3C baggage synthetic_request=true \
+                     (load tests); a subset of http_server_requests_total.",
                     &["method", "route", "status"],
                 ),
                 duration: histogram_vec(
@@ -236,6 +245,7 @@ pub async fn track_requests(
     // A clone of the matched path shares its text rather than copying it.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let synthetic = super::trace::is_synthetic(request.headers());
     http.in_flight.inc();
     let _in_flight = DecrementOnDrop(&http.in_flight);
     let started = Instant::now();
@@ -243,6 +253,9 @@ pub async fn track_requests(
     let status = response.status();
     let labels = [method, route, status.as_str()];
     http.requests.with_label_values(&labels).inc();
+    if synthetic {
+        http.synthetic.with_label_values(&labels).inc();
+    }
     http.duration
         .with_label_values(&labels)
         .observe(started.elapsed().as_secs_f64());

@@ -7,9 +7,10 @@ pub mod trace;
 use std::io::IsTerminal;
 
 use opentelemetry::global;
+use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
@@ -38,7 +39,12 @@ impl Drop for TelemetryGuard {
 /// `LOG_FORMAT` = json | text overrides the terminal detection; `RUST_LOG` sets levels.
 pub fn init(service_name: &'static str) -> TelemetryGuard {
     let provider = tracer_provider(service_name);
-    global::set_text_map_propagator(TraceContextPropagator::new());
+    // W3C baggage travels with the trace context, so that a load test's
+    // `synthetic_request=true` reaches every service a request touches.
+    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]));
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("text") => false,

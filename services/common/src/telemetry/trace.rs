@@ -1,6 +1,6 @@
-//! W3C trace context across services: accepted on every inbound request, injected into
-//! every outbound call; request spans named and attributed per the OpenTelemetry HTTP
-//! semantic conventions.
+//! W3C trace context and baggage across services: accepted on every inbound request,
+//! injected into every outbound call; request spans named and attributed per the
+//! OpenTelemetry HTTP semantic conventions, and marked when the traffic is synthetic.
 
 use std::time::Duration;
 
@@ -40,12 +40,35 @@ pub fn request_span(request: &Request) -> Span {
         propagator.extract(&HeaderExtractor(request.headers()))
     });
     let _ = span.set_parent(parent);
+    if is_synthetic(request.headers()) {
+        // On the exported span only: the log layer never sees it, so it costs no re-parse.
+        span.set_attribute("synthetic_request", true);
+    }
     let context = span.context();
     let span_context = context.span().span_context().clone();
     if span_context.is_valid() {
         span.record("trace_id", tracing::field::display(span_context.trace_id()));
     }
     span
+}
+
+/// The baggage member a load test puts on every request (W3C baggage).
+pub const SYNTHETIC_BAGGAGE: &str = "synthetic_request";
+
+/// Whether the request's W3C `baggage` says `synthetic_request=true`: a load test's.
+pub fn is_synthetic(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("baggage")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|member| {
+            // A member is `key=value`, optionally followed by `;properties`.
+            let pair = member.split(';').next().unwrap_or_default();
+            pair.split_once('=').is_some_and(|(key, value)| {
+                key.trim() == SYNTHETIC_BAGGAGE && value.trim() == "true"
+            })
+        })
 }
 
 /// Sets the status on the exported span. Only a server error also records it as a field,
@@ -75,4 +98,30 @@ pub fn current_trace_id() -> Option<String> {
     span_context
         .is_valid()
         .then(|| span_context.trace_id().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn baggage(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("baggage", HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn synthetic_traffic_is_told_by_its_baggage() {
+        assert!(is_synthetic(&baggage(&["synthetic_request=true"])));
+        assert!(is_synthetic(&baggage(&[
+            "a=1, synthetic_request = true;p=1"
+        ])));
+        assert!(is_synthetic(&baggage(&["a=1", "synthetic_request=true"])));
+        assert!(!is_synthetic(&baggage(&["synthetic_request=false"])));
+        assert!(!is_synthetic(&baggage(&["not_synthetic_request=true"])));
+        assert!(!is_synthetic(&HeaderMap::new()));
+    }
 }
