@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use clap::Parser;
+use shop_common::background::Background;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::Connections;
 use shop_common::cql::{Cql, StorageArgs, StorageKind};
@@ -20,7 +21,6 @@ use shop_common::faults::{FaultArgs, Faults};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
 use shop_common::telemetry::metrics::Metrics;
-use tokio_util::sync::CancellationToken;
 
 use crate::metrics::BackendMetrics;
 use crate::store::{CqlProductStore, MemoryProductStore, ProductStore};
@@ -69,8 +69,8 @@ impl Config {
 }
 
 /// The service's router, wired to its store and the shop's identity provider; its
-/// reservation sweeper runs until `shutdown` is cancelled.
-pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Router> {
+/// reservation sweeper runs in `background`.
+pub async fn app(config: &Config, background: &Background) -> anyhow::Result<Router> {
     let metrics = Metrics::new(SERVICE_NAME);
     let faults = Faults::new(&config.faults, &metrics);
     let connections = Connections::new(
@@ -92,12 +92,8 @@ pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result
         Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>
     ]);
     let business = BackendMetrics::new(metrics.registry());
-    tokio::spawn(sweeper::run(
-        store.clone(),
-        config.reservations(),
-        business.clone(),
-        shutdown,
-    ));
+    let (swept, settings, counted) = (store.clone(), config.reservations(), business.clone());
+    background.spawn(|stop| sweeper::run(swept, settings, counted, stop));
     let state = api::AppState {
         store,
         verifier: connections.verifier.clone(),
@@ -117,10 +113,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let shutdown = CancellationToken::new();
-    let router = app(&config, shutdown.clone()).await?;
+    let background = Background::default();
+    let router = app(&config, &background).await?;
     tracing::info!(address = %config.listen, "backend listening");
     server::serve(listener, router, server::shutdown_signal()).await?;
-    shutdown.cancel();
+    background.stop().await;
     Ok(())
 }

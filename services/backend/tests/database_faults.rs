@@ -36,7 +36,7 @@ async fn serve_backend(database_port: u16) -> String {
     config.storage.storage = StorageKind::Cql;
     config.storage.cql_contact_points = vec![format!("127.0.0.1:{database_port}")];
     config.storage.cql_keyspace = Some(format!("test_faults_{}", Uuid::new_v4().simple()));
-    let router = backend::app(&config, tokio_util::sync::CancellationToken::new())
+    let router = backend::app(&config, &shop_common::background::Background::default())
         .await
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

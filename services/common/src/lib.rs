@@ -2,6 +2,7 @@
 //! the inter-service client, health, and the HTTP middleware stack.
 
 pub mod auth;
+pub mod background;
 pub mod client;
 pub mod config;
 pub mod connections;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use clap::Parser;
+use shop_common::background::Background;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
 use shop_common::cql::{Cql, StorageArgs, StorageKind};
@@ -21,7 +22,6 @@ use shop_common::faults::{FaultArgs, Faults};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
 use shop_common::server;
 use shop_common::telemetry::metrics::Metrics;
-use tokio_util::sync::CancellationToken;
 
 use crate::lifecycle::Lifecycle;
 use crate::metrics::OrderMetrics;
@@ -61,8 +61,8 @@ pub struct Config {
     pub faults: FaultArgs,
 }
 
-/// The router, and the background processor running until `shutdown` is cancelled.
-pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Router> {
+/// The router, and the order processor running in `background`.
+pub async fn app(config: &Config, background: &Background) -> anyhow::Result<Router> {
     let metrics = Metrics::new(SERVICE_NAME);
     let faults = Faults::new(&config.faults, &metrics);
     let connections = Connections::new(
@@ -91,11 +91,12 @@ pub async fn app(config: &Config, shutdown: CancellationToken) -> anyhow::Result
         Arc::new(SigningKeysCheck(connections.verifier.clone())),
         Arc::new(UpstreamCheck(lifecycle.backend.clone())),
     ]);
-    tokio::spawn(lifecycle.clone().run_processor(
+    let (processor, step, tick) = (
+        lifecycle.clone(),
         Duration::from_millis(config.order_status_step_ms),
         Duration::from_millis(config.order_processor_tick_ms),
-        shutdown,
-    ));
+    );
+    background.spawn(|stop| processor.run_processor(step, tick, stop));
     let state = api::AppState {
         lifecycle,
         verifier: connections.verifier.clone(),
@@ -113,10 +114,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let shutdown = CancellationToken::new();
-    let router = app(&config, shutdown.clone()).await?;
+    let background = Background::default();
+    let router = app(&config, &background).await?;
     tracing::info!(address = %config.listen, "order service listening");
     server::serve(listener, router, server::shutdown_signal()).await?;
-    shutdown.cancel();
+    background.stop().await;
     Ok(())
 }

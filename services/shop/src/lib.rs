@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
+use shop_common::background::Background;
 use shop_common::server;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -65,6 +66,7 @@ pub struct RunningShop {
     pub addresses: Addresses,
     shutdown: CancellationToken,
     servers: JoinSet<std::io::Result<()>>,
+    background: Background,
 }
 
 /// Binds all four ports first, so that each service can be told where the others really are
@@ -83,16 +85,17 @@ pub async fn start(mut config: ShopConfig) -> anyhow::Result<RunningShop> {
     point_at_each_other(&mut config, &addresses);
 
     let shutdown = CancellationToken::new();
+    let background = Background::default();
     let routers = [
         (
             backend_listener,
-            backend::app(&config.backend, shutdown.clone()).await?,
+            backend::app(&config.backend, &background).await?,
         ),
         (user_listener, user_service::app(&config.user).await?),
         (cart_listener, cart_service::app(&config.cart).await?),
         (
             order_listener,
-            order_service::app(&config.order, shutdown.clone()).await?,
+            order_service::app(&config.order, &background).await?,
         ),
     ];
     let mut servers = JoinSet::new();
@@ -113,6 +116,7 @@ pub async fn start(mut config: ShopConfig) -> anyhow::Result<RunningShop> {
         addresses,
         shutdown,
         servers,
+        background,
     })
 }
 
@@ -141,12 +145,14 @@ async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 }
 
 impl RunningShop {
-    /// Stops accepting, lets in-flight requests finish, and waits for every server.
+    /// Stops accepting, lets in-flight requests finish, and waits for every server and
+    /// for the background work to finish what it was doing.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         while let Some(result) = self.servers.join_next().await {
             result??;
         }
+        self.background.stop().await;
         Ok(())
     }
 

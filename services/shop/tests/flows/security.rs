@@ -5,7 +5,7 @@
 use clap::Parser;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
+use shop_common::background::Background;
 use uuid::Uuid;
 
 use crate::support::{SERVICE_SECRET, TestShop, expect_json, expect_problem};
@@ -30,20 +30,17 @@ async fn start_errors(extra: &[&str]) -> Vec<(&'static str, Option<String>)> {
     let user = user_service::Config::try_parse_from(args("user-service", extra)).unwrap();
     let cart = cart_service::Config::try_parse_from(args("cart-service", extra)).unwrap();
     let order = order_service::Config::try_parse_from(args("order-service", extra)).unwrap();
-    let shutdown = CancellationToken::new();
+    let background = Background::default();
     let errors = vec![
-        (
-            "backend",
-            error(backend::app(&backend, shutdown.clone()).await),
-        ),
+        ("backend", error(backend::app(&backend, &background).await)),
         ("user-service", error(user_service::app(&user).await)),
         ("cart-service", error(cart_service::app(&cart).await)),
         (
             "order-service",
-            error(order_service::app(&order, shutdown.clone()).await),
+            error(order_service::app(&order, &background).await),
         ),
     ];
-    shutdown.cancel();
+    background.stop().await;
     errors
 }
 
