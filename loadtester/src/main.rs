@@ -123,12 +123,14 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     let (stop, stopped) = watch::channel(false);
     let started = std::time::Instant::now();
     let schedule = plan.as_ref().map(|plan| plan.schedule.clone());
+    // Live target and achieved rates, from when the arrivals began (after seeding).
     let rates = {
         let metrics = tester.metrics().clone();
-        move |elapsed: Duration| {
+        move || {
             let schedule = schedule.as_ref()?;
+            let began = (*metrics.arrivals_began.lock().ok()?)?;
             let started = Figures::of(&metrics.samples(), &Scope::All, 0.0).iterations;
-            Some(open_model::rates(schedule, elapsed, started))
+            Some(open_model::rates(schedule, began.elapsed(), started))
         }
     };
     let watcher = verdict.abort_on_fail.then(|| {
@@ -136,7 +138,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
             tester.metrics().clone(),
             verdict.thresholds.clone(),
             started,
-            rates.clone(),
+            rates,
             stop.clone(),
         ))
     });
@@ -256,7 +258,7 @@ async fn abort_on_fail(
     metrics: std::sync::Arc<loadtester::telemetry::LoadMetrics>,
     thresholds: Vec<Threshold>,
     started: std::time::Instant,
-    rates: impl Fn(Duration) -> Option<(f64, f64)>,
+    rates: impl Fn() -> Option<(f64, f64)>,
     stop: watch::Sender<bool>,
 ) {
     const EVERY: Duration = Duration::from_secs(5);
@@ -267,8 +269,10 @@ async fn abort_on_fail(
         let samples = metrics.samples();
         let failed = thresholds
             .iter()
-            .map(|t| t.judge(&samples, elapsed.as_secs_f64(), rates(elapsed)))
-            .find(|judgement| !judgement.passed);
+            .map(|t| t.judge(&samples, elapsed.as_secs_f64(), rates()))
+            // Mid-run, a threshold without figures yet (a journey not run so far, the
+            // rates before the first arrival) waits rather than fails.
+            .find(|judgement| judgement.value.is_some() && !judgement.passed);
         if let Some(judgement) = failed {
             eprintln!(
                 "loadtester: threshold {} failed after {:.0} s; stopping (--abort-on-fail)",

@@ -45,6 +45,8 @@ pub struct LoadMetrics {
     pub dropped: IntCounterVec,
     /// This worker's target arrival rate now (0 in the closed model).
     pub target_rate: Gauge,
+    /// When the open model's current schedule began, for live achieved rates.
+    pub arrivals_began: Mutex<Option<std::time::Instant>>,
 }
 
 impl LoadMetrics {
@@ -132,6 +134,7 @@ impl LoadMetrics {
             iterations,
             dropped,
             target_rate,
+            arrivals_began: Mutex::new(None),
         })
     }
 

@@ -215,6 +215,10 @@ pub async fn run(
     } = plan;
     let slots = Arc::new(Semaphore::new(max_in_flight as usize));
     let start = Instant::now();
+    *metrics
+        .arrivals_began
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(start.into_std());
     let (mut started, mut dropped, mut aborted) = (0u64, 0u64, false);
     let mut last_rate_update = start;
     for due in ArrivalClock::new(schedule.clone(), arrivals, phase) {
