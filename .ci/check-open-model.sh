@@ -43,11 +43,11 @@ dropped="$(sed -n 's/^Open model: .* \([0-9][0-9]*\) dropped .*/\1/p' "$out/drop
 [ "${dropped:-0}" -gt 0 ] || fail "no dropped iterations reported with --max-in-flight 1"
 grep -q 'dropped<0.1% .*| FAIL' "$out/dropped.txt" || fail "the dropped threshold did not fail"
 
-echo "--- two workers (metrics on $WORKER_METRICS and the next port), 100 arrivals/s in all for 20 s"
+echo "--- two workers (metrics on $WORKER_METRICS and the next port), 40 arrivals/s in all for 20 s"
 started="$(date +%s)"
 worker() {
     "$loadtester" run --host "$GATEWAY" --metrics-listen "$WORKER_METRICS" \
-        --workers 2 --worker-index "$1" --mix browser=3,static=1 --arrival-rate 100/s -t 20s \
+        --workers 2 --worker-index "$1" --mix browser=1,static=1 --arrival-rate 40/s -t 20s \
         --linger 3s >"$out/worker$1.txt" 2>&1
 }
 worker 0 & first=$!
