@@ -36,6 +36,7 @@ pub use crate::open_model::OpenPlan;
 use crate::open_model::{Journeys, OpenModelOptions, OpenReport};
 use crate::routes::{Routes, ServicePorts};
 use crate::seed::{Catalogue, Seeder};
+pub use crate::telemetry::print_notable;
 use crate::telemetry::{LoadMetrics, NotableTrace, TraceLog};
 use crate::verdict::VerdictOptions;
 use crate::workers::{Worker, WorkerOptions};
@@ -517,42 +518,6 @@ impl LoadTester {
             .admin_token(&self.options.admin_username, &self.options.admin_password())
             .await?;
         seeder.seed(&token, self.options.flash_stock).await
-    }
-}
-
-/// Failed and slow requests as a short table after the run's summary.
-pub fn print_notable(notable: &[NotableTrace], notable_total: usize) {
-    if notable_total == 0 {
-        println!("\nNo failed or slow requests.");
-        return;
-    }
-    let failed = notable.iter().filter(|t| t.kind == "failed").count();
-    println!(
-        "\nFailed or slow requests: {notable_total} ({failed} failed among the first {}); look them up by trace id:",
-        notable.len()
-    );
-    println!(
-        " {:<32} | {:<6} | {:<10} | {:<22} | {:>6} | {:>7} | detail",
-        "trace id", "kind", "journey", "step", "status", "ms"
-    );
-    for trace in notable.iter().take(20) {
-        let detail: String = trace.detail.chars().take(80).collect();
-        println!(
-            " {:<32} | {:<6} | {:<10} | {:<22} | {:>6} | {:>7} | {}",
-            trace.trace_id,
-            trace.kind,
-            trace.scenario,
-            trace.step,
-            trace.status,
-            trace.millis,
-            detail
-        );
-    }
-    if notable_total > 20 {
-        println!(
-            " … {} more (--trace-file writes them all)",
-            notable_total - 20
-        );
     }
 }
 
