@@ -186,7 +186,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         print_notable(notable, *total);
     }
     let samples = tester.metrics().samples();
-    thresholds::print_figures(&samples, elapsed.as_secs_f64());
+    thresholds::print_figures(&samples, elapsed.as_secs_f64(), false);
     let code = if verdict.thresholds.is_empty() {
         let failed = Figures::of(&samples, &Scope::All, 0.0).failures;
         if failed == 0.0 {

@@ -415,23 +415,41 @@ pub fn print_judgements(judgements: &[Judgement]) -> bool {
     judgements.iter().all(|j| j.passed)
 }
 
-/// Overall and per journey: requests, rate, errors, latency from send and from intended
-/// start, iterations and dropped ones.
-pub fn print_figures(samples: &[Sample], seconds: f64) {
+/// Overall and per journey (and with `by_request`, per request name): requests, rate,
+/// errors, latency from send and from intended start, iterations and dropped ones.
+pub fn print_figures(samples: &[Sample], seconds: f64, by_request: bool) {
+    let mut names: Vec<(&str, &str)> = samples
+        .iter()
+        .filter(|s| !s.label("scenario").is_empty())
+        .map(|s| (s.label("scenario"), s.label("step")))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
     let mut scopes = vec![Scope::All];
-    let mut journeys: Vec<&str> = samples.iter().map(|s| s.label("scenario")).collect();
-    journeys.sort_unstable();
-    journeys.dedup();
-    scopes.extend(
-        journeys
-            .into_iter()
-            .filter(|j| !j.is_empty())
-            .map(|j| Scope::Journey(j.to_owned())),
-    );
+    for (journey, step) in names {
+        if scopes.last() != Some(&Scope::Journey(journey.to_owned()))
+            && !matches!(scopes.last(), Some(Scope::Request(j, _)) if j == journey)
+        {
+            scopes.push(Scope::Journey(journey.to_owned()));
+        }
+        if by_request && !step.is_empty() {
+            scopes.push(Scope::Request(journey.to_owned(), step.to_owned()));
+        }
+    }
+    let width = scopes
+        .iter()
+        .map(|scope| scope.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{:.1}", v * 1000.0));
     println!(
-        "\n {:<10} | {:>9} | {:>8} | {:>7} | {:>8} | {:>8} | {:>8} | {:>12} | {:>10} | {:>8}",
-        "journey",
+        "\n {:<width$} | {:>9} | {:>8} | {:>7} | {:>8} | {:>8} | {:>8} | {:>12} | {:>10} | {:>8}",
+        if by_request {
+            "journey or request"
+        } else {
+            "journey"
+        },
         "requests",
         "req/s",
         "errors",
@@ -446,7 +464,7 @@ pub fn print_figures(samples: &[Sample], seconds: f64) {
         let f = Figures::of(samples, &scope, seconds);
         println!(
             // Prometheus' increase() extrapolates, so its counts need not be whole.
-            " {:<10} | {:>9.0} | {:>8.1} | {:>6.2}% | {:>8} | {:>8} | {:>8} | {:>12} | {:>10.0} | {:>8.0}",
+            " {:<width$} | {:>9.0} | {:>8.1} | {:>6.2}% | {:>8} | {:>8} | {:>8} | {:>12} | {:>10.0} | {:>8.0}",
             scope.to_string(),
             f.requests,
             f.requests_per_second().unwrap_or(0.0),

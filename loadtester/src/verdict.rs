@@ -107,7 +107,7 @@ pub async fn command(prometheus_url: &str, options: &VerdictOptions) -> anyhow::
         "Fleet-wide figures of the last {} from {prometheus_url} (rates over the whole window):",
         humantime_serde::re::humantime::format_duration(options.since)
     );
-    thresholds::print_figures(&samples, seconds);
+    thresholds::print_figures(&samples, seconds, true);
     let judgements: Vec<_> = options
         .thresholds
         .iter()
