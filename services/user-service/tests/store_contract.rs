@@ -401,6 +401,7 @@ async fn start_up_does_not_wait_for_an_unreachable_database() {
         "--cql-contact-points=127.0.0.1:1",
         "--bcrypt-cost=4",
         "--service-client-secret=a-test-secret-of-enough-length",
+        "--admin-password=a-test-admin-password",
         "--listen=127.0.0.1:0",
     ])
     .unwrap();
