@@ -88,10 +88,20 @@ pub fn run() -> Result<ExitCode> {
         e2e.alertmanager()
     });
     e2e.check_unit("Prometheus sends alerts to Alertmanager", |e2e| {
-        let data = e2e.prometheus_api("/api/v1/alertmanagers", &[])?;
-        let active = data["activeAlertmanagers"].as_array().map_or(0, Vec::len);
-        ensure!(active > 0, "no active Alertmanager: {data}");
-        Ok(format!("{active} active"))
+        // Prometheus discovers its Alertmanagers up to 5 s after it starts.
+        let started = Instant::now();
+        loop {
+            let data = e2e.prometheus_api("/api/v1/alertmanagers", &[])?;
+            let active = data["activeAlertmanagers"].as_array().map_or(0, Vec::len);
+            if active > 0 {
+                return Ok(format!("{active} active"));
+            }
+            ensure!(
+                started.elapsed() < SCRAPE_WAIT,
+                "no active Alertmanager: {data}"
+            );
+            thread::sleep(Duration::from_secs(1));
+        }
     });
     let rules = e2e.check(
         "Prometheus loads every rules file and lists the alert rules",
@@ -890,20 +900,27 @@ impl E2e {
                     .context("starting cart-service again");
                 let statuses = calls?;
                 restarted?;
-                // The user service's circuit to the cart service opened. Once BREAKER_OPEN_MS
-                // (5 s) has passed it is half-open, and readiness recovers with no traffic at all.
+                // The user service's circuit to the cart service opened: the user service stays
+                // ready (login does not need the cart), only degraded. Once BREAKER_OPEN_MS (5 s)
+                // has passed the circuit is half-open, and the report is "ok" again with no
+                // traffic at all.
                 let recovering = Instant::now();
                 loop {
-                    let status = e2e
+                    let ready = e2e
                         .gateway(reqwest::Method::GET, "/user-api/health/ready")
-                        .send()?
-                        .status();
-                    if status.is_success() {
+                        .send()?;
+                    let status = ready.status();
+                    ensure!(
+                        status.is_success(),
+                        "user-service readiness answered {status} while only the cart service was away"
+                    );
+                    let report: serde_json::Value = ready.json()?;
+                    if report["status"] == "ok" {
                         break;
                     }
                     ensure!(
                         recovering.elapsed() < Duration::from_secs(30),
-                        "user-service readiness still answers {status} 30 s after the cart service came back"
+                        "user-service readiness still reports {report} 30 s after the cart service came back"
                     );
                     thread::sleep(Duration::from_millis(500));
                 }
@@ -1144,15 +1161,16 @@ impl E2e {
             let started = Instant::now();
             let data = loop {
                 let data = e2e.prometheus_api("/api/v1/targets", &[("state", "active")])?;
-                // ... and the cart service is down at a scrape during the outage check.
-                let pending =
-                    data["activeTargets"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|target| {
-                            target["health"] != "up" && target["labels"]["job"] != LOADTESTER_JOB
-                        });
+                // ... and the cart service is down at a scrape during the outage check. Before
+                // its first service discovery (up to 5 s after it starts) Prometheus has none.
+                let targets = data["activeTargets"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let pending = targets.is_empty()
+                    || targets.iter().any(|target| {
+                        target["health"] != "up" && target["labels"]["job"] != LOADTESTER_JOB
+                    });
                 if !pending || started.elapsed() > SCRAPE_WAIT {
                     break data;
                 }
