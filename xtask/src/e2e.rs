@@ -516,6 +516,15 @@ impl E2e {
             ok,
             "list carts as admin",
         )?;
+        // The admin's stock audit, here while the shop is busy with nothing else: the stock
+        // of every product the journey ordered, cancelled and delivered balances.
+        let audit = call(
+            self.gateway(M::GET, "/api/admin/stock-audit")
+                .header("Authorization", bearer(&admin)),
+            ok,
+            "stock audit as admin",
+        )?;
+        ensure!(audit["passed"] == true, "the stock audit failed: {audit}");
 
         // Each service's fault API (the stack enables it), with a fault that never fires.
         for &(service, prefix, _) in SERVICES {
