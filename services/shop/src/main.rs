@@ -5,7 +5,7 @@ use anyhow::Context;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = shop_common::telemetry::init("shop");
+    let _telemetry = shop_common::telemetry::init("shop")?;
     if std::env::args().len() > 1 {
         println!(
             "shop: runs the backend (:8000), cart (:8001), order (:8002) and user (:8003) \

@@ -202,6 +202,9 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let shipping = &super::logs::SHIPPING;
+        register(&metrics.registry, Ok(shipping.shipped.clone()));
+        register(&metrics.registry, Ok(shipping.dropped.clone()));
         #[cfg(target_os = "linux")]
         metrics
             .registry

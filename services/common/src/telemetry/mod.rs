@@ -1,6 +1,8 @@
-//! Logs, traces and metrics: structured logs that carry the trace id, OpenTelemetry traces
-//! exported over OTLP when a collector is configured, and Prometheus metrics per service.
+//! Logs, traces and metrics: structured logs that carry the trace id, shipped to a log
+//! store when one is configured, OpenTelemetry traces exported over OTLP when a collector is
+//! configured, and Prometheus metrics per service.
 
+pub mod logs;
 pub mod metrics;
 pub mod trace;
 
@@ -9,24 +11,31 @@ use std::io::IsTerminal;
 use opentelemetry::global;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::Subscriber;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
 
-/// Flushes buffered spans when dropped, at the end of `main`.
+/// Flushes buffered spans and log lines when dropped, at the end of `main`.
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    logs: Option<SdkLoggerProvider>,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         let _ = self.provider.shutdown();
+        if let Some(logs) = &self.logs {
+            let _ = logs.shutdown();
+        }
     }
 }
 
@@ -37,8 +46,15 @@ impl Drop for TelemetryGuard {
 /// bounded queue, so a slow or dead collector drops spans rather than slowing requests.
 /// `OTEL_TRACES_SAMPLER_ARG` is the ratio of new traces sampled (parent-based; default 1).
 /// `LOG_FORMAT` = json | text overrides the terminal detection; `RUST_LOG` sets levels.
-pub fn init(service_name: &'static str) -> TelemetryGuard {
-    let provider = tracer_provider(service_name);
+/// Log lines are also shipped to the log store `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` names
+/// (see [`logs`]); a malformed one is an error naming the variable.
+pub fn init(service_name: &'static str) -> anyhow::Result<TelemetryGuard> {
+    let shipping = logs::ShippingSettings::from_env()?;
+    let resource = resource(service_name);
+    let provider = tracer_provider(resource.clone());
+    let logs = shipping
+        .map(|settings| logs::logger_provider(&settings, resource))
+        .transpose()?;
     // W3C baggage travels with the trace context, so that a load test's
     // `synthetic_request=true` reaches every service a request touches.
     global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
@@ -52,15 +68,36 @@ pub fn init(service_name: &'static str) -> TelemetryGuard {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Tests and the all-in-one binary may call this more than once; the first one wins.
-    let _already_installed = subscriber(&provider, service_name, json, std::io::stderr)
-        .with(filter)
-        .try_init();
-    TelemetryGuard { provider }
+    let _already_installed = layers(
+        &provider,
+        logs.as_ref(),
+        service_name,
+        json,
+        std::io::stderr,
+    )
+    .with(filter)
+    .try_init();
+    Ok(TelemetryGuard { provider, logs })
 }
 
 /// The spans, their export and the log lines, written to `writer`.
+#[cfg(test)]
 pub(crate) fn subscriber<W>(
     provider: &SdkTracerProvider,
+    service_name: &'static str,
+    json: bool,
+    writer: W,
+) -> impl Subscriber + for<'span> LookupSpan<'span> + Send + Sync
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    layers(provider, None, service_name, json, writer)
+}
+
+/// [`subscriber`], and the log lines shipped through `shipping` when there is one.
+fn layers<W>(
+    provider: &SdkTracerProvider,
+    shipping: Option<&SdkLoggerProvider>,
     service_name: &'static str,
     json: bool,
     writer: W,
@@ -71,15 +108,16 @@ where
     // Every request makes a span, so each attribute and clock read is paid per request,
     // and each attribute again in the export and in Jaeger. Left out: the source location,
     // target, thread and busy/idle time (the same for every request span, or meaningless
-    // for async work), and the OpenTelemetry context made active at every poll (nothing
-    // here reads it: outbound calls take their context from the tracing span).
+    // for async work), and the OpenTelemetry context made active at every poll unless log
+    // lines are shipped: the log bridge takes a line's trace and span ids from it, nothing
+    // else here reads it (outbound calls take their context from the tracing span).
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service_name))
         .with_location(false)
         .with_target(false)
         .with_threads(false)
         .with_tracked_inactivity(false)
-        .with_context_activation(false);
+        .with_context_activation(shipping.is_some());
     let logs = if json {
         fmt::layer()
             .json()
@@ -91,11 +129,32 @@ where
     } else {
         fmt::layer().with_writer(writer).boxed()
     };
-    tracing_subscriber::registry().with(otel).with(logs)
+    let shipped = shipping.map(|provider| {
+        // The exporter's own crates log about its exports: shipping those would feed back.
+        let own_lines = Targets::new()
+            .with_default(LevelFilter::TRACE)
+            .with_targets(
+                [
+                    "opentelemetry",
+                    "opentelemetry_sdk",
+                    "opentelemetry_otlp",
+                    "hyper",
+                    "h2",
+                    "reqwest",
+                ]
+                .map(|target| (target, LevelFilter::OFF)),
+            );
+        OpenTelemetryTracingBridge::new(provider).with_filter(own_lines)
+    });
+    tracing_subscriber::registry()
+        .with(otel)
+        .with(logs)
+        .with(shipped)
 }
 
-fn tracer_provider(service_name: &'static str) -> SdkTracerProvider {
-    let resource = Resource::builder()
+/// Who is speaking, on every span and log line exported.
+fn resource(service_name: &'static str) -> Resource {
+    Resource::builder()
         .with_service_name(service_name)
         .with_attribute(opentelemetry::KeyValue::new(
             "service.version",
@@ -105,7 +164,10 @@ fn tracer_provider(service_name: &'static str) -> SdkTracerProvider {
             "service.instance.id",
             uuid::Uuid::new_v4().to_string(),
         ))
-        .build();
+        .build()
+}
+
+fn tracer_provider(resource: Resource) -> SdkTracerProvider {
     let ratio = std::env::var("OTEL_TRACES_SAMPLER_ARG")
         .ok()
         .and_then(|value| value.parse::<f64>().ok())
