@@ -139,16 +139,20 @@ fn choose(alerts: &[String], options: &ReproduceOptions) -> anyhow::Result<Vec<P
         (false, false) => alerts
             .iter()
             .map(|alert| {
-                let wanted = kebab_case(alert);
-                all.iter()
-                    .find(|playbook| playbook.name == wanted)
-                    .cloned()
-                    .with_context(|| {
-                        format!("no playbook for {alert:?}; playbooks: {}", names(&all))
-                    })
+                find(alert, &all).cloned().with_context(|| {
+                    format!("no playbook for {alert:?}; playbooks: {}", names(&all))
+                })
             })
             .collect(),
     }
+}
+
+/// The playbook of `alert`, named by its rule or its file. A file's name is taken as it
+/// is: in kebab case again, `high-latency-p99` would become `high-latency-p-99`.
+fn find<'a>(alert: &str, all: &'a [Playbook]) -> Option<&'a Playbook> {
+    let wanted = kebab_case(alert);
+    all.iter()
+        .find(|playbook| playbook.name == alert || playbook.name == wanted)
 }
 
 fn names(playbooks: &[Playbook]) -> String {
@@ -190,5 +194,25 @@ fn summarise(reports: &[Report]) -> ExitCode {
             reports.len()
         );
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playbooks_are_found_by_rule_or_file_name() {
+        let all = playbook::read_all(std::path::Path::new(PLAYBOOKS)).unwrap();
+        for name in [
+            "HighLatencyP99",
+            "high-latency-p99",
+            "High5xxRatio",
+            "high-5xx-ratio",
+        ] {
+            let found = find(name, &all).map(|playbook| playbook.alert.as_str());
+            assert!(found.is_some(), "{name} found no playbook");
+        }
+        assert!(find("high-latency-p100", &all).is_none());
     }
 }
