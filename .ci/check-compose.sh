@@ -9,9 +9,10 @@
 #     services and the load tester is listed in docs/reference/configuration.md;
 #   - every image is pinned to a version;
 #   - the gateway's compose configuration, rendered from observability/nginx/nginx.conf
-#     by compose-gateway.sh exactly as the container does, changes the two lines marked
+#     by compose-gateway.sh exactly as the container does, changes the three lines marked
 #     "compose:" and nothing else, and passes `nginx -t` when nginx is installed (with
-#     the compose upstream hostnames pointed at 127.0.0.1, which this host can resolve).
+#     the compose upstream and log store hostnames pointed at 127.0.0.1, which this host
+#     can resolve).
 #
 # Usage: .ci/check-compose.sh            (from anywhere)
 #
@@ -72,14 +73,16 @@ gateway() {
     local marked
     marked=$(grep -cE '^[[:space:]]*[^#[:space:]][^#]*#[[:space:]]*compose:' "$src/nginx.conf")
     echo "  nginx.conf: $marked lines marked compose:, $changed changed by the rendering"
-    if [ "$marked" -ne 2 ] || [ "$changed" -ne "$marked" ]; then
-        echo "  expected exactly the two marked lines (include, listen) to change" >&2
+    if [ "$marked" -ne 3 ] || [ "$changed" -ne "$marked" ]; then
+        echo "  expected exactly the three marked lines (include, listen, syslog) to change" >&2
         rc=1
     fi
     grep -qE '^[[:space:]]*include upstreams\.compose\.conf;$' "$out/conf/nginx.conf" \
         || { echo "  the rendered file does not include upstreams.compose.conf" >&2; rc=1; }
     grep -qE '^[[:space:]]*listen 8080;$' "$out/conf/nginx.conf" \
         || { echo "  the rendered gateway does not listen on 8080 (all interfaces)" >&2; rc=1; }
+    grep -qE '^[[:space:]]*access_log syslog:server=victorialogs:5514,' "$out/conf/nginx.conf" \
+        || { echo "  the rendered gateway does not send its access log to victorialogs:5514" >&2; rc=1; }
     grep -q '127\.0\.0\.1:8080' "$out/conf/nginx.conf" \
         && { echo "  the rendered file still listens on 127.0.0.1:8080" >&2; rc=1; }
     local nginx
@@ -88,6 +91,7 @@ gateway() {
         # Compose hostnames do not resolve here: point them at loopback for the syntax test.
         sed -i -E 's/^([[:space:]]*server )[a-z-]+(:[0-9]+;)/\1127.0.0.1\2/' \
             "$out/conf/upstreams.compose.conf"
+        sed -i -E 's/syslog:server=victorialogs:/syslog:server=127.0.0.1:/' "$out/conf/nginx.conf"
         mkdir -p "$out/logs"
         if ! "$nginx" -t -q -p "$out" -c "$out/conf/nginx.conf" -e "$out/logs/error.log"; then
             cat "$out/logs/error.log" >&2

@@ -4,14 +4,15 @@
 #                                 (Debian package; the Go module proxy refuses
 #                                 github.com/nginx/nginx-prometheus-exporter)
 #   go                         -> checked only: builds Jaeger v2 from its Go module
-#                                 (xtask/jaeger/go.mod); not installed here
+#                                 (xtask/jaeger/go.mod) and VictoriaLogs from its own
+#                                 (xtask/src/stack/logstore.rs); not installed here
 # Idempotent and non-interactive, like install-observability.sh: does nothing
 # when everything is present.
 set -euo pipefail
 source "$(dirname "$0")/apt.sh"
 
 if ! command -v go >/dev/null 2>&1; then
-    echo "install-stack: go is not on PATH; the stack builds Jaeger with it (Go >= 1.24)" >&2
+    echo "install-stack: go is not on PATH; the stack builds Jaeger and VictoriaLogs with it (Go >= 1.24)" >&2
     exit 1
 fi
 

@@ -1,5 +1,6 @@
 //! The native observability stack: the four services, the nginx gateway and its
-//! exporter, Prometheus, Alertmanager and Jaeger, each a process on 127.0.0.1,
+//! exporter, Prometheus, Alertmanager, Jaeger and the log store (VictoriaLogs, see
+//! [`logstore`]), each a process on 127.0.0.1,
 //! run from the repository's own configuration files (the ones docker-compose uses), with
 //! the services keeping their data in the local Cassandra (`cargo xtask cassandra`), which
 //! `up` starts when it is not running and `down` leaves running.
@@ -28,6 +29,8 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use clap::builder::PossibleValuesParser;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+
+pub mod logstore;
 
 /// The admin password the stack's user service starts with (user `admin`).
 /// A development value: the stack listens on loopback only.
@@ -62,13 +65,14 @@ enum Action {
     /// Build what is missing, start every component (or the ones named) that is not
     /// running, and wait until each one answers.
     ///
-    /// The services run from debug builds with JSON logs, traces exported to Jaeger,
-    /// orders moving on every 2 s, the admin account `admin` / `stack-admin-dev`, the
+    /// The services run from debug builds with JSON logs (shipped to VictoriaLogs too),
+    /// traces exported to Jaeger, orders moving on every 2 s, the admin account `admin` / `stack-admin-dev`, the
     /// fault-injection API (FAULTS_ENABLED=true) and a soft limit of 4096 open files.
     /// Components already running are left alone. Needs Debian's nginx, prometheus,
     /// prometheus-alertmanager and prometheus-nginx-exporter (`bash
     /// .ci/install-observability.sh && bash .ci/install-stack.sh`) and Go (Jaeger is
-    /// built once from xtask/jaeger/go.mod, a few minutes the first time).
+    /// built once from xtask/jaeger/go.mod, a few minutes the first time, VictoriaLogs
+    /// once from its Go module).
     #[command(verbatim_doc_comment)]
     Up {
         /// Start only these components (all when none are named).
@@ -167,6 +171,7 @@ impl Layout {
 
 #[derive(Clone, Copy)]
 enum Kind {
+    LogStore,
     Jaeger,
     Service { port: u16, listen_var: &'static str },
     Docs,
@@ -185,9 +190,15 @@ struct Component {
     url: &'static str,
 }
 
-/// In start order: Jaeger before the services (they export to it), the services
+/// In start order: the log store and Jaeger before the services (they export to them), the services
 /// before the gateway, the gateway before its exporter, Prometheus last.
 const COMPONENTS: &[Component] = &[
+    Component {
+        name: "victoria-logs",
+        kind: Kind::LogStore,
+        ready_url: "http://127.0.0.1:9428/health",
+        url: "http://127.0.0.1:9428/select/vmui/ (OTLP logs at /insert/opentelemetry; syslog on udp 127.0.0.1:5514)",
+    },
     Component {
         name: "jaeger",
         kind: Kind::Jaeger,
@@ -283,6 +294,7 @@ impl Component {
     /// another program after a crash is not mistaken for the component.
     fn program(&self, layout: &Layout, tools: &Tools) -> PathBuf {
         match self.kind {
+            Kind::LogStore => layout.bin.join(logstore::BINARY),
             Kind::Jaeger => layout.bin.join("jaeger"),
             Kind::Service { .. } => layout.root.join("target/debug").join(self.name),
             Kind::Docs => "python3".into(),
@@ -295,6 +307,7 @@ impl Component {
 
     fn marker(&self) -> &'static str {
         match self.kind {
+            Kind::LogStore => "target/stack/bin/victoria-logs",
             Kind::Jaeger => "target/stack/bin/jaeger",
             Kind::Service { .. } => self.name,
             Kind::Docs => "http.server",
@@ -317,6 +330,7 @@ impl Component {
         let obs = layout.root.join("observability");
         let mut command = Command::new(self.program(layout, tools));
         match self.kind {
+            Kind::LogStore => logstore::configure(&mut command, &layout.work)?,
             Kind::Jaeger => {
                 command.arg("--config").arg(obs.join("jaeger/config.yaml"));
             }
@@ -336,6 +350,7 @@ impl Component {
                         format!("127.0.0.1:{}", crate::cassandra::DEFAULT_PORT),
                     )
                     .env("OTEL_EXPORTER_OTLP_ENDPOINT", OTLP_ENDPOINT)
+                    .env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", logstore::OTLP_LOGS_ENDPOINT)
                     .env("ORDER_STATUS_STEP_MS", ORDER_STATUS_STEP_MS)
                     .env("RESERVATION_TTL_SECONDS", RESERVATION_TTL_SECONDS)
                     .env("ADMIN_USERNAME", "admin")
@@ -578,6 +593,9 @@ fn prepare(
     }
     if has(|kind| matches!(kind, Kind::Jaeger)) {
         build_jaeger(layout)?;
+    }
+    if has(|kind| matches!(kind, Kind::LogStore)) {
+        logstore::build(&layout.bin)?;
     }
     if services {
         crate::cassandra::ensure_running()?;
