@@ -350,7 +350,10 @@ impl Component {
                         format!("127.0.0.1:{}", crate::cassandra::DEFAULT_PORT),
                     )
                     .env("OTEL_EXPORTER_OTLP_ENDPOINT", OTLP_ENDPOINT)
-                    .env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", logstore::OTLP_LOGS_ENDPOINT)
+                    .env(
+                        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                        logstore::OTLP_LOGS_ENDPOINT,
+                    )
                     .env("ORDER_STATUS_STEP_MS", ORDER_STATUS_STEP_MS)
                     .env("RESERVATION_TTL_SECONDS", RESERVATION_TTL_SECONDS)
                     .env("ADMIN_USERNAME", "admin")
