@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::stack::{self, ADMIN_PASSWORD, ALERTMANAGER, GATEWAY, JAEGER, PROMETHEUS, http_client};
 
 mod edge;
+mod logs;
 
 /// Service name, public prefix and direct port, as in prometheus.yml's jobs.
 const SERVICES: &[(&str, &str, u16)] = &[
@@ -117,6 +118,7 @@ pub fn run() -> Result<ExitCode> {
     e2e.gateway_hides_metrics();
     e2e.gateway_edge();
     e2e.gateway_limits_registration();
+    e2e.logs();
     // Last: it disturbs every service.
     e2e.database_outage();
 
@@ -1711,6 +1713,8 @@ fn collect_exprs(value: &Value, out: &mut Vec<(String, Vec<String>)>) {
             if let Some(Value::Array(targets)) = map.get("targets") {
                 let exprs: Vec<String> = targets
                     .iter()
+                    // LogsQL, which the log store checks (logs.rs).
+                    .filter(|target| !logs::is_logsql(target))
                     .filter_map(|target| target["expr"].as_str())
                     .filter(|expr| !expr.trim().is_empty())
                     .map(str::to_owned)
