@@ -13,9 +13,12 @@ Every dashboard (grafana/dashboards/*.json):
   Grafana 11 or later;
 - every data source it names (panels, targets, template variables) is a uid
   defined in datasources.yml, and PromQL targets point at a prometheus one;
+  targets of the VictoriaLogs data source hold LogsQL, which `cargo xtask e2e`
+  runs against the stack's log store;
 - every panel except rows has a title, a description, a grid position inside
   the 24 columns (not overlapping another panel) and at least one target with
-  a PromQL expression; timeseries, stat, gauge and bar gauge panels set a unit;
+  a PromQL or LogsQL expression; timeseries, stat, gauge and bar gauge panels
+  set a unit;
 - every template variable it references ($var, ${var}, [[var]]) is defined
   in the dashboard or is one of Grafana's built-in `__` variables;
 - every Jaeger search link passes the time range as Jaeger wants it
@@ -59,7 +62,8 @@ PROVIDERS = os.path.join(GRAFANA, "provisioning", "dashboards", "dashboards.yml"
 DASHBOARD_PATH = "/var/lib/grafana/dashboards"
 FOLDER = "Shop"
 MIN_SCHEMA_VERSION = 39  # Grafana 11.0
-REQUIRED_DATASOURCES = {"prometheus", "jaeger"}
+REQUIRED_DATASOURCES = {"prometheus", "jaeger", "victorialogs"}
+LOGS_DATASOURCE = "victoriametrics-logs-datasource"
 BUILTIN_DATASOURCES = {"-- Grafana --", "-- Mixed --", "-- Dashboard --"}
 
 # Metrics that do not come from services/**/*.rs.
@@ -313,12 +317,17 @@ def check_dashboard(path, board, ds_uids, metrics, records, exprs, errors):
             err(f"{where}: no unit")
         check_ds(where, p.get("datasource"))
         targets = [t for t in p.get("targets", []) if not t.get("hide")]
-        promql = [t for t in targets if (t.get("expr") or "").strip()]
-        if not promql:
-            err(f"{where}: no target with a PromQL expression")
+        with_expr = [t for t in targets if (t.get("expr") or "").strip()]
+        if not with_expr:
+            err(f"{where}: no target with a PromQL or LogsQL expression")
+        promql = []
         for t in targets:
             tds = t.get("datasource") or p.get("datasource")
-            check_ds(f"{where} target {t.get('refId')}", tds, "prometheus" if "expr" in t else None)
+            logsql = isinstance(tds, dict) and tds.get("type") == LOGS_DATASOURCE
+            want = LOGS_DATASOURCE if logsql else "prometheus" if "expr" in t else None
+            check_ds(f"{where} target {t.get('refId')}", tds, want)
+            if t in with_expr and not logsql:
+                promql.append(t)
         for t in promql:
             exprs.append((uid, f"{where} target {t.get('refId')}", t["expr"], substitute(t["expr"], values)))
 
