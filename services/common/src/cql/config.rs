@@ -43,7 +43,9 @@ pub struct StorageArgs {
     #[arg(long, env = "CQL_SERIAL_CONSISTENCY", default_value = "local_serial",
         value_parser = parse_serial_consistency)]
     pub cql_serial_consistency: SerialConsistency,
-    /// Replication of the keyspace when the service creates it.
+    /// Replication of the keyspace when the service creates it (an existing keyspace is left
+    /// as it is). The default suits one node of Cassandra or ScyllaDB; a Cassandra cluster of
+    /// three or more takes {'class': 'NetworkTopologyStrategy', '<datacenter>': 3}.
     #[arg(
         long,
         env = "CQL_REPLICATION",
