@@ -13,9 +13,11 @@ mod memory;
 mod ports;
 mod procs;
 mod report;
+mod results;
 mod scenarios;
 mod seed;
 mod shop;
+mod targets;
 mod wrk;
 
 use std::fs;
@@ -31,7 +33,8 @@ use shop::Store;
 /// The local Cassandra `cargo xtask cassandra start` runs, which the cql store uses.
 pub const CASSANDRA: &str = "127.0.0.1:9042";
 
-/// The service binaries and the load tester, built together.
+/// The service binaries and the load tester, built together (the load tester alone for
+/// `--generators-only`).
 const PACKAGES: &[&str] = &[
     "backend",
     "user-service",
@@ -53,6 +56,10 @@ pub struct Args {
     /// Where bench.md and bench.json are written [default: target/bench].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Measure the load generators only (wrk and the load tester's two models against the
+    /// gateway's static answer): a few minutes, and only the load tester built.
+    #[arg(long, conflicts_with = "store")]
+    generators_only: bool,
 }
 
 /// How long and how much: the full bench or the CI smoke.
@@ -73,6 +80,8 @@ pub struct Plan {
     /// Products each user's cart holds lines of: a line takes at most 100 units, so users ×
     /// cart products × 100 cart adds fit in one run.
     pub cart_products: usize,
+    /// Arrivals per second of the static journey the open model is asked for.
+    pub arrival_rate: u32,
 }
 
 impl Plan {
@@ -86,6 +95,9 @@ impl Plan {
                 users: 32,
                 products: 25,
                 cart_products: 20,
+                // A debug load tester on a machine that also runs nginx: enough to prove
+                // the row works, not to judge it.
+                arrival_rate: 2_000,
             }
         } else {
             Self {
@@ -96,6 +108,7 @@ impl Plan {
                 users: 128,
                 products: 100,
                 cart_products: 20,
+                arrival_rate: 20_000,
             }
         }
     }
@@ -140,10 +153,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let date = chrono::Utc::now();
     let load_before = machine::load_average();
     let mut notes = Vec::new();
-    let stores = stores(&args.store, &mut notes)?;
-    let env = environment(args.smoke, &date)?;
+    let stores = if args.generators_only {
+        Vec::new()
+    } else {
+        stores(&args.store, &mut notes)?
+    };
+    let packages = if args.generators_only {
+        &["loadtester"]
+    } else {
+        PACKAGES
+    };
+    let env = environment(args.smoke, packages, &date)?;
 
-    let jaeger = shop::start_jaeger(&env, &mut notes)?;
+    let jaeger = if stores.is_empty() {
+        None
+    } else {
+        shop::start_jaeger(&env, &mut notes)?
+    };
     let gateway = shop::start_gateway(&env)?;
     println!("== load generators against the static endpoint");
     let generators = loadgen::compare(&env)?;
@@ -153,9 +179,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     drop(gateway);
     drop(jaeger);
 
-    let report = report::Report {
+    let report = results::Report {
         date: date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        mode: if args.smoke { "smoke" } else { "full" },
+        mode: match (args.smoke, args.generators_only) {
+            (true, _) => "smoke",
+            (false, true) => "generators-only",
+            (false, false) => "full",
+        },
         duration_s: started.elapsed().as_secs_f64().round(),
         machine: machine::describe(&env, load_before),
         plan: env.plan.clone(),
@@ -181,14 +211,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// The tools found, the binaries built, the ports free and a fresh work directory.
-fn environment(smoke: bool, date: &chrono::DateTime<chrono::Utc>) -> Result<Env> {
+fn environment(
+    smoke: bool,
+    packages: &[&str],
+    date: &chrono::DateTime<chrono::Utc>,
+) -> Result<Env> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives inside the workspace")
         .to_path_buf();
     let plan = Plan::new(smoke);
     let (wrk, nginx) = tools()?;
-    build(&root, &plan)?;
+    build(&root, &plan, packages)?;
     procs::ensure_free(ports::ALL)?;
     let env = Env {
         work: root.join("target/bench/work"),
@@ -212,7 +246,7 @@ fn measure_stores(
     export: bool,
     infra: &[&procs::Proc],
     notes: &mut Vec<String>,
-) -> (Vec<report::StoreResult>, bool) {
+) -> (Vec<results::StoreResult>, bool) {
     let mut results = Vec::new();
     let mut failed = false;
     for &store in stores {
@@ -293,17 +327,18 @@ fn cassandra_answers() -> bool {
 
 /// Builds the binaries under test: release for the measurements, debug for the smoke
 /// (a no-op after CI's `cargo build`).
-fn build(root: &Path, plan: &Plan) -> Result<()> {
+fn build(root: &Path, plan: &Plan, packages: &[&str]) -> Result<()> {
     let mut command = Command::new("cargo");
     command.current_dir(root).args(["build", "--bins"]);
     if plan.profile == "release" {
         command.arg("--release");
     }
-    for package in PACKAGES {
+    for package in packages {
         command.args(["-p", package]);
     }
     println!(
-        "building the shop and the load tester ({} profile) ...",
+        "building {} ({} profile) ...",
+        packages.join(", "),
         plan.profile
     );
     let status = command.status().context("could not run cargo")?;

@@ -9,84 +9,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::Plan;
-use super::loadgen::Generator;
 use super::machine::Machine;
-use super::memory::{self, ServiceMemory};
+use super::results::{Generator, Report, StoreResult};
+use super::targets::{HALF_LOAD_P99_MS, TELEMETRY_COST, Verdict, percent, verdicts};
 use super::wrk::Outcome;
-
-/// Through nginx, product by id reaches at least this share of the static ceiling.
-pub const CEILING_SHARE: f64 = 0.30;
-/// Telemetry costs at most this share of an endpoint's throughput.
-pub const TELEMETRY_COST: f64 = 0.10;
-/// p99 at half the highest throughput stays below this.
-pub const HALF_LOAD_P99_MS: f64 = 10.0;
-/// Goose reaches at least this share of wrk's rate.
-pub const GOOSE_SHARE: f64 = 0.30;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub date: String,
-    pub mode: &'static str,
-    pub duration_s: f64,
-    pub machine: Machine,
-    pub plan: Plan,
-    pub generators: Vec<Generator>,
-    pub stores: Vec<StoreResult>,
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StoreResult {
-    pub store: &'static str,
-    pub traces_exported: bool,
-    pub ceiling: Outcome,
-    pub endpoints: Vec<EndpointResult>,
-    pub soak_minutes: f64,
-    pub soak: Outcome,
-    pub memory: Vec<ServiceMemory>,
-    /// Spans the exporters dropped (full queue) while telemetry was on.
-    pub spans_dropped: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct EndpointResult {
-    pub endpoint: &'static str,
-    pub service: &'static str,
-    /// What wrk sends.
-    pub requests: &'static str,
-    pub throttled_at_gateway: bool,
-    /// Telemetry on, straight to the service; `None` when no single service answers it.
-    pub direct: Option<Outcome>,
-    /// Telemetry on, through nginx.
-    pub gateway: Outcome,
-    /// Telemetry on, through nginx, offered half of `gateway`'s rate.
-    pub half: Outcome,
-    /// Telemetry on but not exported, straight to the service.
-    pub telemetry_no_export: Option<Outcome>,
-    /// Telemetry off, straight to the service.
-    pub telemetry_off: Option<Outcome>,
-    /// Telemetry off, through nginx, offered what `half` was offered.
-    pub half_telemetry_off: Option<Outcome>,
-}
-
-impl EndpointResult {
-    /// The share of throughput telemetry costs: 1 - on / off, directly.
-    pub fn telemetry_cost(&self) -> Option<f64> {
-        let (on, off) = (self.direct.as_ref()?, self.telemetry_off.as_ref()?);
-        (off.ok_per_s > 0.0).then(|| 1.0 - on.ok_per_s / off.ok_per_s)
-    }
-}
-
-/// One target, per store where it applies.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub target: String,
-    pub scope: String,
-    pub measured: String,
-    pub met: bool,
-    /// How far from the target, when missed.
-    pub gap: String,
-}
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -404,19 +330,36 @@ fn generator_table(out: &mut String, generators: &[Generator]) {
     };
     out.push_str(
         "### Load generators on the static endpoint\n\nCounted by nginx; the rate is the \
-         highest over half the run.\n\n| generator | users / connections | req/s | CPU s | \
-         CPU µs / request | ÷ wrk |\n| --- | ---: | ---: | ---: | ---: | ---: |\n",
+         highest over half the run. The open model's concurrency is its bound on iterations \
+         at once (`--max-in-flight`); its arrivals are the load tester's own count.\n\n\
+         | generator | concurrency | arrivals/s asked | started/s | dropped | req/s | CPU s | \
+         CPU µs / request | ÷ wrk |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for g in generators {
+        // An open model's rate is the one it was asked for, not a share of wrk's.
+        let (asked, started, dropped, of_wrk) = match &g.arrivals {
+            Some(a) => (
+                format!("{:.0}", a.target_per_s),
+                format!("{:.0}", a.achieved_per_s),
+                format!("{:.2}%", a.dropped_share() * 100.0),
+                "—".to_owned(),
+            ),
+            None => (
+                "—".to_owned(),
+                "—".to_owned(),
+                "—".to_owned(),
+                share(g.per_s, wrk.per_s),
+            ),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {} |",
+            "| {} | {} | {asked} | {started} | {dropped} | {:.0} | {:.1} | {:.1} | {of_wrk} |",
             g.name,
             g.concurrency,
             g.per_s,
             g.cpu_s,
             g.cpu_us_per_request(),
-            share(g.per_s, wrk.per_s)
         );
     }
     out.push('\n');
@@ -434,310 +377,14 @@ fn share(part: f64, whole: f64) -> String {
     }
 }
 
-fn percent(ratio: f64) -> String {
-    format!("{:.0}%", ratio * 100.0)
-}
-
 fn yes_no(yes: bool) -> &'static str {
     if yes { "yes" } else { "**no**" }
 }
 
-/// Every target, judged per store, and goose once.
-pub fn verdicts(report: &Report) -> Vec<Verdict> {
-    let mut verdicts = Vec::new();
-    for store in &report.stores {
-        verdicts.extend(ceiling_verdict(store));
-        verdicts.push(telemetry_verdict(store));
-        verdicts.push(latency_verdict(store));
-        verdicts.push(memory_verdict(store));
-    }
-    verdicts.extend(goose_verdict(&report.generators));
-    verdicts
-}
-
-fn ceiling_verdict(store: &StoreResult) -> Option<Verdict> {
-    let product = store
-        .endpoints
-        .iter()
-        .find(|e| e.endpoint == "product by id")?;
-    let ratio = product.gateway.ok_per_s / store.ceiling.ok_per_s;
-    Some(Verdict {
-        target: format!(
-            "product by id through nginx ≥ {} of the static ceiling",
-            percent(CEILING_SHARE)
-        ),
-        scope: format!("{} store", store.store),
-        measured: percent(ratio),
-        met: ratio >= CEILING_SHARE,
-        gap: format!(
-            "{:.0} points short ({:.1}× the throughput needed)",
-            (CEILING_SHARE - ratio) * 100.0,
-            CEILING_SHARE / ratio
-        ),
-    })
-}
-
-fn telemetry_verdict(store: &StoreResult) -> Verdict {
-    let costs: Vec<(&str, f64)> = store
-        .endpoints
-        .iter()
-        .filter_map(|e| Some((e.endpoint, e.telemetry_cost()?)))
-        .collect();
-    let target = format!(
-        "telemetry costs ≤ {} of throughput",
-        percent(TELEMETRY_COST)
-    );
-    let scope = format!("{} store", store.store);
-    let Some(worst) = costs.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)) else {
-        return Verdict {
-            target,
-            scope,
-            measured: "not measured".to_owned(),
-            met: false,
-            gap: "no figures with telemetry off".to_owned(),
-        };
-    };
-    let missed: Vec<String> = costs
-        .iter()
-        .filter(|(_, cost)| *cost > TELEMETRY_COST)
-        .map(|(name, cost)| format!("{name} {}", percent(*cost)))
-        .collect();
-    Verdict {
-        target,
-        scope,
-        measured: format!("at most {} ({})", percent(worst.1.max(0.0)), worst.0),
-        met: missed.is_empty(),
-        gap: format!("{} (target {})", missed.join(", "), percent(TELEMETRY_COST)),
-    }
-}
-
-fn latency_verdict(store: &StoreResult) -> Verdict {
-    let worst = store
-        .endpoints
-        .iter()
-        .max_by(|a, b| a.half.p99_ms.total_cmp(&b.half.p99_ms));
-    let missed: Vec<String> = store
-        .endpoints
-        .iter()
-        .filter(|e| e.half.p99_ms >= HALF_LOAD_P99_MS)
-        .map(|e| format!("{} {:.1} ms", e.endpoint, e.half.p99_ms))
-        .collect();
-    Verdict {
-        target: format!("p99 < {HALF_LOAD_P99_MS} ms at half the highest throughput"),
-        scope: format!("{} store, through nginx", store.store),
-        measured: worst.map_or_else(String::new, |e| {
-            format!("at most {:.1} ms ({})", e.half.p99_ms, e.endpoint)
-        }),
-        met: missed.is_empty(),
-        gap: missed.join(", "),
-    }
-}
-
-fn memory_verdict(store: &StoreResult) -> Verdict {
-    let worst = store
-        .memory
-        .iter()
-        .max_by(|a, b| a.growth_mib().total_cmp(&b.growth_mib()));
-    let missed: Vec<String> = store
-        .memory
-        .iter()
-        .filter(|m| !m.steady())
-        .map(|m| format!("{} {:+.1} MiB", m.service, m.growth_mib()))
-        .collect();
-    Verdict {
-        target: "no memory growth over the soak".to_owned(),
-        scope: format!("{} store, {:.1} min", store.store, store.soak_minutes),
-        measured: worst.map_or_else(String::new, |m| {
-            format!("at most {:+.1} MiB ({})", m.growth_mib(), m.service)
-        }),
-        met: missed.is_empty(),
-        gap: format!(
-            "{} (noise: {} MiB or {})",
-            missed.join(", "),
-            memory::NOISE_MIB,
-            percent(memory::NOISE_SHARE)
-        ),
-    }
-}
-
-fn goose_verdict(generators: &[Generator]) -> Option<Verdict> {
-    let [wrk, goose] = generators else {
-        return None;
-    };
-    let ratio = goose.per_s / wrk.per_s;
-    Some(Verdict {
-        target: format!("goose ≥ {} of wrk's rate", percent(GOOSE_SHARE)),
-        scope: "static nginx".to_owned(),
-        measured: format!(
-            "{} ({:.0} against {:.0} req/s)",
-            percent(ratio),
-            goose.per_s,
-            wrk.per_s
-        ),
-        met: ratio >= GOOSE_SHARE,
-        gap: format!(
-            "{:.0} points short ({:.1}× the rate needed)",
-            (GOOSE_SHARE - ratio) * 100.0,
-            GOOSE_SHARE / ratio
-        ),
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
+    use super::super::results::fixtures::report;
     use super::*;
-
-    fn outcome(ok_per_s: f64, p99_ms: f64) -> Outcome {
-        Outcome {
-            connections: 64,
-            seconds: 15.0,
-            requests: (ok_per_s * 15.0) as u64,
-            errors: 0,
-            failed_responses: 0,
-            ok_per_s,
-            p50_ms: p99_ms / 4.0,
-            p99_ms,
-            cpu_s: ok_per_s * 15.0 * 10e-6,
-            process_cpu_s: [
-                ("nginx", ok_per_s * 15.0 * 20e-6),
-                ("backend", ok_per_s * 15.0 * 50e-6),
-                ("jaeger", ok_per_s * 15.0 * 30e-6),
-            ]
-            .into_iter()
-            .map(|(process, seconds)| (process.to_owned(), seconds))
-            .collect(),
-        }
-    }
-
-    fn endpoint(
-        name: &'static str,
-        gateway: f64,
-        half_p99: f64,
-        on: f64,
-        off: f64,
-    ) -> EndpointResult {
-        EndpointResult {
-            endpoint: name,
-            service: "backend",
-            requests: "GET /api/products/{id}",
-            throttled_at_gateway: false,
-            direct: Some(outcome(on, 3.0)),
-            gateway: outcome(gateway, 4.0),
-            half: outcome(gateway / 2.0, half_p99),
-            telemetry_no_export: Some(outcome((on + off) / 2.0, 2.0)),
-            telemetry_off: Some(outcome(off, 2.0)),
-            half_telemetry_off: Some(outcome(gateway / 2.0, half_p99 / 2.0)),
-        }
-    }
-
-    fn report(product_rps: f64, goose_rps: f64, last_soak_mib: f64) -> Report {
-        Report {
-            date: "2025-11-24T12:00:00Z".into(),
-            mode: "full",
-            duration_s: 1500.0,
-            machine: Machine {
-                cpu: "Test CPU".into(),
-                cores: 2,
-                memory_gib: 23.4,
-                os: "Debian".into(),
-                kernel: "6.1".into(),
-                rustc: "rustc 1.91.0".into(),
-                nginx: "nginx/1.22.1".into(),
-                wrk: "wrk debian/4.1.0".into(),
-                profile: "release".into(),
-                load_before: 0.5,
-            },
-            plan: Plan {
-                profile: "release",
-                measure: Duration::from_secs(15),
-                soak: Duration::from_secs(300),
-                soak_samples: 20,
-                users: 64,
-                products: 100,
-                cart_products: 20,
-            },
-            generators: vec![
-                Generator {
-                    name: "wrk".into(),
-                    concurrency: 64,
-                    per_s: 40_000.0,
-                    requests: 600_000,
-                    cpu_s: 6.0,
-                },
-                Generator {
-                    name: "goose (loadtester)".into(),
-                    concurrency: 64,
-                    per_s: goose_rps,
-                    requests: 150_000,
-                    cpu_s: 15.0,
-                },
-            ],
-            stores: vec![StoreResult {
-                store: "memory",
-                traces_exported: true,
-                ceiling: outcome(10_000.0, 2.0),
-                endpoints: vec![
-                    endpoint("product by id", product_rps, 4.0, 4_600.0, 5_000.0),
-                    endpoint("checkout cycle", 500.0, 12.5, 430.0, 500.0),
-                    EndpointResult {
-                        direct: None,
-                        telemetry_no_export: None,
-                        telemetry_off: None,
-                        half_telemetry_off: None,
-                        ..endpoint("public checkout", 400.0, 9.0, 0.0, 0.0)
-                    },
-                ],
-                soak_minutes: 5.0,
-                soak: outcome(3_000.0, 9.0),
-                memory: vec![ServiceMemory {
-                    service: "backend".into(),
-                    idle_mib: 8.0,
-                    peak_mib: 30.0,
-                    soak_mib: vec![20.0, 20.5, last_soak_mib],
-                }],
-                spans_dropped: 0,
-            }],
-            notes: vec!["A note.".into()],
-        }
-    }
-
-    fn verdict<'a>(verdicts: &'a [Verdict], target: &str) -> &'a Verdict {
-        verdicts
-            .iter()
-            .find(|v| v.target.starts_with(target))
-            .unwrap_or_else(|| panic!("no verdict on {target}: {verdicts:?}"))
-    }
-
-    #[test]
-    fn targets_are_judged_with_their_gap() {
-        let verdicts = verdicts(&report(2_000.0, 8_000.0, 25.0));
-        let ceiling = verdict(&verdicts, "product by id");
-        assert_eq!((ceiling.measured.as_str(), ceiling.met), ("20%", false));
-        assert_eq!(ceiling.gap, "10 points short (1.5× the throughput needed)");
-        let telemetry = verdict(&verdicts, "telemetry");
-        assert!(!telemetry.met);
-        assert_eq!(telemetry.gap, "checkout cycle 14% (target 10%)");
-        assert_eq!(telemetry.measured, "at most 14% (checkout cycle)");
-        let latency = verdict(&verdicts, "p99");
-        assert!(!latency.met);
-        assert_eq!(latency.gap, "checkout cycle 12.5 ms");
-        let memory = verdict(&verdicts, "no memory growth");
-        assert!(!memory.met);
-        assert!(memory.gap.starts_with("backend +5.0 MiB"), "{}", memory.gap);
-        let goose = verdict(&verdicts, "goose");
-        assert_eq!(goose.measured, "20% (8000 against 40000 req/s)");
-        assert!(!goose.met);
-    }
-
-    #[test]
-    fn figures_on_target_are_met() {
-        let verdicts = verdicts(&report(3_000.0, 12_000.0, 21.0));
-        for target in ["product by id", "no memory growth", "goose"] {
-            assert!(verdict(&verdicts, target).met, "{target}");
-        }
-    }
 
     #[test]
     fn a_telemetry_cost_not_measured_is_not_met() {
@@ -746,7 +393,10 @@ mod tests {
             endpoint.telemetry_off = None;
         }
         let verdicts = verdicts(&report);
-        let telemetry = verdict(&verdicts, "telemetry");
+        let telemetry = verdicts
+            .iter()
+            .find(|v| v.target.starts_with("telemetry"))
+            .expect("a telemetry verdict");
         assert_eq!(
             (telemetry.measured.as_str(), telemetry.met),
             ("not measured", false)
@@ -769,7 +419,8 @@ mod tests {
             "| product by id | 5000 | 4800 | 4600 | 8% | yes | 50 | 50 | 50 | 30 |",
             "| product by id | 20 | 50 | 30 | 10 | 110 | 18182 req/s |",
             "| backend | 8.0 | 30.0 | 20.0 | 25.0 | +5.0 | **no** |",
-            "| goose (loadtester) | 64 | 8000 | 15.0 | 100.0 | 20% |",
+            "| goose (loadtester) | 64 | — | — | — | 8000 | 15.0 | 100.0 | 20% |",
+            "| goose (loadtester), open model | 1000 | 20000 | 19980 | 0.10% | 19950 | 20.0 | 66.7 | — |",
             "| public checkout | backend | 64 | — | — | — | 400 | 1.00 / 4.00 | 4% |",
             "| product by id through nginx ≥ 30% of the static ceiling | memory store | 20% | **missed**: 10 points short",
         ] {
@@ -785,7 +436,7 @@ mod tests {
             serde_json::from_str(&fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
         assert_eq!(json["stores"][0]["ceiling"]["ok_per_s"], 10_000.0);
         assert_eq!(json["plan"]["measure"], 15.0);
-        assert_eq!(json["targets"].as_array().unwrap().len(), 5);
+        assert_eq!(json["targets"].as_array().unwrap().len(), 6);
         assert!(
             fs::read_to_string(dir.join("bench.md"))
                 .unwrap()

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 use super::memory::{self, ServiceMemory};
 use super::procs::{Proc, Watched};
-use super::report::{EndpointResult, StoreResult};
+use super::results::{EndpointResult, StoreResult};
 use super::seed::{self, Seed};
 use super::shop::{self, Store, Telemetry};
 use super::wrk::{self, Load, Outcome, Request};

@@ -1,0 +1,265 @@
+//! The targets of docs/performance.md, and how far each figure is from them.
+
+use serde::Serialize;
+
+use super::memory;
+use super::results::{Generator, Report, StoreResult};
+
+/// Through nginx, product by id reaches at least this share of the static ceiling.
+pub const CEILING_SHARE: f64 = 0.30;
+/// Telemetry costs at most this share of an endpoint's throughput.
+pub const TELEMETRY_COST: f64 = 0.10;
+/// p99 at half the highest throughput stays below this.
+pub const HALF_LOAD_P99_MS: f64 = 10.0;
+/// Goose's closed model reaches at least this share of wrk's rate.
+pub const GOOSE_SHARE: f64 = 0.60;
+/// The open model drops at most this share of its arrivals at the plan's rate...
+pub const OPEN_DROPPED: f64 = 0.01;
+/// ...and starts at least this share of them on time.
+pub const OPEN_ACHIEVED: f64 = 0.99;
+
+/// One target, per store where it applies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub target: String,
+    pub scope: String,
+    pub measured: String,
+    pub met: bool,
+    /// How far from the target, when missed.
+    pub gap: String,
+}
+
+/// Every target, judged per store, and goose once.
+pub fn verdicts(report: &Report) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    for store in &report.stores {
+        verdicts.extend(ceiling_verdict(store));
+        verdicts.push(telemetry_verdict(store));
+        verdicts.push(latency_verdict(store));
+        verdicts.push(memory_verdict(store));
+    }
+    verdicts.extend(goose_verdict(&report.generators));
+    verdicts.extend(open_verdict(&report.generators, report.plan.arrival_rate));
+    verdicts
+}
+
+fn ceiling_verdict(store: &StoreResult) -> Option<Verdict> {
+    let product = store
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "product by id")?;
+    let ratio = product.gateway.ok_per_s / store.ceiling.ok_per_s;
+    Some(Verdict {
+        target: format!(
+            "product by id through nginx ≥ {} of the static ceiling",
+            percent(CEILING_SHARE)
+        ),
+        scope: format!("{} store", store.store),
+        measured: percent(ratio),
+        met: ratio >= CEILING_SHARE,
+        gap: format!(
+            "{:.0} points short ({:.1}× the throughput needed)",
+            (CEILING_SHARE - ratio) * 100.0,
+            CEILING_SHARE / ratio
+        ),
+    })
+}
+
+fn telemetry_verdict(store: &StoreResult) -> Verdict {
+    let costs: Vec<(&str, f64)> = store
+        .endpoints
+        .iter()
+        .filter_map(|e| Some((e.endpoint, e.telemetry_cost()?)))
+        .collect();
+    let target = format!(
+        "telemetry costs ≤ {} of throughput",
+        percent(TELEMETRY_COST)
+    );
+    let scope = format!("{} store", store.store);
+    let Some(worst) = costs.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return Verdict {
+            target,
+            scope,
+            measured: "not measured".to_owned(),
+            met: false,
+            gap: "no figures with telemetry off".to_owned(),
+        };
+    };
+    let missed: Vec<String> = costs
+        .iter()
+        .filter(|(_, cost)| *cost > TELEMETRY_COST)
+        .map(|(name, cost)| format!("{name} {}", percent(*cost)))
+        .collect();
+    Verdict {
+        target,
+        scope,
+        measured: format!("at most {} ({})", percent(worst.1.max(0.0)), worst.0),
+        met: missed.is_empty(),
+        gap: format!("{} (target {})", missed.join(", "), percent(TELEMETRY_COST)),
+    }
+}
+
+fn latency_verdict(store: &StoreResult) -> Verdict {
+    let worst = store
+        .endpoints
+        .iter()
+        .max_by(|a, b| a.half.p99_ms.total_cmp(&b.half.p99_ms));
+    let missed: Vec<String> = store
+        .endpoints
+        .iter()
+        .filter(|e| e.half.p99_ms >= HALF_LOAD_P99_MS)
+        .map(|e| format!("{} {:.1} ms", e.endpoint, e.half.p99_ms))
+        .collect();
+    Verdict {
+        target: format!("p99 < {HALF_LOAD_P99_MS} ms at half the highest throughput"),
+        scope: format!("{} store, through nginx", store.store),
+        measured: worst.map_or_else(String::new, |e| {
+            format!("at most {:.1} ms ({})", e.half.p99_ms, e.endpoint)
+        }),
+        met: missed.is_empty(),
+        gap: missed.join(", "),
+    }
+}
+
+fn memory_verdict(store: &StoreResult) -> Verdict {
+    let worst = store
+        .memory
+        .iter()
+        .max_by(|a, b| a.growth_mib().total_cmp(&b.growth_mib()));
+    let missed: Vec<String> = store
+        .memory
+        .iter()
+        .filter(|m| !m.steady())
+        .map(|m| format!("{} {:+.1} MiB", m.service, m.growth_mib()))
+        .collect();
+    Verdict {
+        target: "no memory growth over the soak".to_owned(),
+        scope: format!("{} store, {:.1} min", store.store, store.soak_minutes),
+        measured: worst.map_or_else(String::new, |m| {
+            format!("at most {:+.1} MiB ({})", m.growth_mib(), m.service)
+        }),
+        met: missed.is_empty(),
+        gap: format!(
+            "{} (noise: {} MiB or {})",
+            missed.join(", "),
+            memory::NOISE_MIB,
+            percent(memory::NOISE_SHARE)
+        ),
+    }
+}
+
+/// The closed model against wrk: the first generator, then the first without arrivals.
+fn goose_verdict(generators: &[Generator]) -> Option<Verdict> {
+    let (wrk, others) = generators.split_first()?;
+    let goose = others.iter().find(|g| g.arrivals.is_none())?;
+    let ratio = goose.per_s / wrk.per_s;
+    Some(Verdict {
+        target: format!("goose ≥ {} of wrk's rate", percent(GOOSE_SHARE)),
+        scope: "static nginx, closed model".to_owned(),
+        measured: format!(
+            "{} ({:.0} against {:.0} req/s)",
+            percent(ratio),
+            goose.per_s,
+            wrk.per_s
+        ),
+        met: ratio >= GOOSE_SHARE,
+        gap: format!(
+            "{:.0} points short ({:.1}× the rate needed)",
+            (GOOSE_SHARE - ratio) * 100.0,
+            GOOSE_SHARE / ratio
+        ),
+    })
+}
+
+/// The open model holds the plan's arrival rate: few drops, and the rest started.
+fn open_verdict(generators: &[Generator], rate: u32) -> Option<Verdict> {
+    let arrivals = generators.iter().find_map(|g| g.arrivals.as_ref())?;
+    let dropped = arrivals.dropped_share();
+    let achieved = arrivals.achieved_per_s / f64::from(rate);
+    let mut gaps = Vec::new();
+    if dropped > OPEN_DROPPED {
+        gaps.push(format!(
+            "{:.1}% dropped, {:.1} points over",
+            dropped * 100.0,
+            (dropped - OPEN_DROPPED) * 100.0
+        ));
+    }
+    if achieved < OPEN_ACHIEVED {
+        gaps.push(format!(
+            "{:.0} of {rate} arrivals/s started ({})",
+            arrivals.achieved_per_s,
+            percent(achieved)
+        ));
+    }
+    Some(Verdict {
+        target: format!(
+            "open model holds {rate} arrivals/s with ≤ {} dropped",
+            percent(OPEN_DROPPED)
+        ),
+        scope: "static nginx, open model".to_owned(),
+        measured: format!(
+            "{:.0} arrivals/s started, {:.2}% dropped",
+            arrivals.achieved_per_s,
+            dropped * 100.0
+        ),
+        met: gaps.is_empty(),
+        gap: gaps.join("; "),
+    })
+}
+
+pub fn percent(ratio: f64) -> String {
+    format!("{:.0}%", ratio * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::results::fixtures::{report, report_with_drops};
+    use super::*;
+
+    fn verdict<'a>(verdicts: &'a [Verdict], target: &str) -> &'a Verdict {
+        verdicts
+            .iter()
+            .find(|v| v.target.starts_with(target))
+            .unwrap_or_else(|| panic!("no verdict on {target}: {verdicts:?}"))
+    }
+
+    #[test]
+    fn targets_are_judged_with_their_gap() {
+        let verdicts = verdicts(&report(2_000.0, 8_000.0, 25.0));
+        let ceiling = verdict(&verdicts, "product by id");
+        assert_eq!((ceiling.measured.as_str(), ceiling.met), ("20%", false));
+        assert_eq!(ceiling.gap, "10 points short (1.5× the throughput needed)");
+        let telemetry = verdict(&verdicts, "telemetry");
+        assert!(!telemetry.met);
+        assert_eq!(telemetry.gap, "checkout cycle 14% (target 10%)");
+        assert_eq!(telemetry.measured, "at most 14% (checkout cycle)");
+        let latency = verdict(&verdicts, "p99");
+        assert!(!latency.met);
+        assert_eq!(latency.gap, "checkout cycle 12.5 ms");
+        let memory = verdict(&verdicts, "no memory growth");
+        assert!(!memory.met);
+        assert!(memory.gap.starts_with("backend +5.0 MiB"), "{}", memory.gap);
+        let goose = verdict(&verdicts, "goose");
+        assert_eq!(goose.measured, "20% (8000 against 40000 req/s)");
+        assert!(!goose.met);
+        let open = verdict(&verdicts, "open model");
+        assert!(open.met, "{open:?}");
+        assert_eq!(open.measured, "19980 arrivals/s started, 0.10% dropped");
+    }
+
+    #[test]
+    fn figures_on_target_are_met() {
+        let verdicts = verdicts(&report(3_000.0, 24_000.0, 21.0));
+        for target in ["product by id", "no memory growth", "goose", "open model"] {
+            assert!(verdict(&verdicts, target).met, "{target}");
+        }
+    }
+
+    #[test]
+    fn an_open_model_that_drops_misses_its_target() {
+        let verdicts = verdicts(&report_with_drops(3_000.0, 24_000.0, 21.0, 6_000));
+        let open = verdict(&verdicts, "open model");
+        assert!(!open.met);
+        assert_eq!(open.gap, "2.0% dropped, 1.0 points over");
+    }
+}
