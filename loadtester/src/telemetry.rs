@@ -278,6 +278,13 @@ impl TraceLog {
     }
 }
 
+/// The LogsQL query that shows a request's lines in the log store (VictoriaLogs): the
+/// services' lines carry its `trace_id` field, the gateway's access line has the id as a
+/// word of its JSON message.
+pub fn logs_query(trace_id: &str) -> String {
+    format!(r#"trace_id:="{trace_id}" or "{trace_id}""#)
+}
+
 /// Failed and slow requests as a short table after the run's summary.
 pub fn print_notable(notable: &[NotableTrace], notable_total: usize) {
     if notable_total == 0 {
@@ -311,5 +318,12 @@ pub fn print_notable(notable: &[NotableTrace], notable_total: usize) {
             " … {} more (--trace-file writes them all)",
             notable_total - 20
         );
+    }
+    println!(
+        "Their log lines, service and gateway, in the log store (LogsQL; VictoriaLogs' UI at \
+         /select/vmui/, natively http://127.0.0.1:9428/select/vmui/):"
+    );
+    for trace in notable.iter().take(20) {
+        println!(" {}", logs_query(&trace.trace_id));
     }
 }

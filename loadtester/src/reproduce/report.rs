@@ -244,21 +244,24 @@ impl Report {
         );
         if !self.traces.is_empty() {
             out.push_str(
-                "Example failed or slow requests (look them up in Jaeger by trace id):\n\n",
+                "Example failed or slow requests (look them up in Jaeger by trace id, and their \
+                 log lines in VictoriaLogs with the LogsQL query):\n\n",
             );
             out.push_str(
-                "| trace id | kind | journey | step | status | ms |\n|---|---|---|---|---:|---:|\n",
+                "| trace id | kind | journey | step | status | ms | log lines (LogsQL) |\n\
+                 |---|---|---|---|---:|---:|---|\n",
             );
             for trace in &self.traces {
                 let _ = writeln!(
                     out,
-                    "| `{}` | {} | {} | {} | {} | {} |",
+                    "| `{}` | {} | {} | {} | {} | {} | `{}` |",
                     trace.trace_id,
                     trace.kind,
                     trace.scenario,
                     trace.step,
                     trace.status,
-                    trace.millis
+                    trace.millis,
+                    crate::telemetry::logs_query(&trace.trace_id)
                 );
             }
             out.push('\n');
