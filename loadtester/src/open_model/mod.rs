@@ -280,9 +280,16 @@ pub async fn run(
 
 impl OpenReport {
     pub fn print(&self) {
+        println!("\n{self}");
+    }
+}
+
+impl std::fmt::Display for OpenReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let arrivals = self.started + self.dropped;
-        println!(
-            "\nOpen model: target {:.1} arrivals/s, achieved {:.1}/s ({:.1}%) over {:.1} s; \
+        write!(
+            f,
+            "Open model: target {:.1} arrivals/s, achieved {:.1}/s ({:.1}%) over {:.1} s; \
              {} iterations started, {} dropped ({:.2}% of {arrivals} arrivals){}{}",
             self.target_rate,
             self.achieved_rate,
@@ -308,6 +315,6 @@ impl OpenReport {
                 String::new()
             },
             if self.aborted { "; stopped early" } else { "" },
-        );
+        )
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::{Mix, ThinkRange};
+use crate::open_model::schedule::{Arrivals, Rate, Schedule, Stage, Stages};
+use crate::{Mix, OpenPlan, ThinkRange};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,11 +51,22 @@ impl Bound {
 }
 
 /// The load tester's own options for the run; goose's come from the command line.
+///
+/// The load's shape is one of three: `users` in goose's closed loop (each waits for its
+/// answers), or journeys arriving at `arrival_rate` or along `stages` (the open model),
+/// whatever the shop's answers take.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     pub mix: String,
-    pub users: usize,
+    pub users: Option<usize>,
+    /// Arrivals per second or minute, as `--arrival-rate`: `40/s`.
+    pub arrival_rate: Option<String>,
+    /// Rates that hold or ramp, as `--stages`; the last one's final rate then holds until
+    /// the alert fires or the bound passes.
+    pub stages: Option<String>,
+    /// With a rate: at most this many iterations at once, as `--max-in-flight`.
+    pub max_in_flight: Option<u32>,
     pub think_time_ms: Option<String>,
     #[serde(default)]
     pub direct: bool,
@@ -62,6 +74,19 @@ pub struct Load {
     pub flash_stock: Option<i64>,
     /// Share of their orders shoppers and flash-sale buyers cancel, in percent.
     pub cancel_percent: Option<u32>,
+}
+
+/// How the load comes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// The closed model: this many users.
+    Users(usize),
+    /// The open model: arrivals along `stages`, then at `then` per second until the end.
+    Arrivals {
+        stages: Vec<Stage>,
+        then: f64,
+        max_in_flight: u32,
+    },
 }
 
 impl Load {
@@ -80,6 +105,86 @@ impl Load {
                     .map_err(|err| anyhow::anyhow!("load.think_time_ms: {err}"))
             })
             .transpose()
+    }
+
+    pub fn shape(&self) -> anyhow::Result<Shape> {
+        let max_in_flight = self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+        let shape = match (self.users, &self.arrival_rate, &self.stages) {
+            (Some(0), None, None) => bail!("load.users must be at least 1"),
+            (Some(users), None, None) => Shape::Users(users),
+            (None, Some(rate), None) => {
+                let rate: Rate = rate
+                    .parse()
+                    .map_err(|err| anyhow::anyhow!("load.arrival_rate: {err}"))?;
+                Shape::Arrivals {
+                    stages: Vec::new(),
+                    then: rate.0,
+                    max_in_flight,
+                }
+            }
+            (None, None, Some(stages)) => {
+                let Stages(stages) = stages
+                    .parse()
+                    .map_err(|err| anyhow::anyhow!("load.stages: {err}"))?;
+                let then = stages.last().map_or(0.0, |stage| stage.to);
+                Shape::Arrivals {
+                    stages,
+                    then,
+                    max_in_flight,
+                }
+            }
+            _ => bail!("load: give exactly one of users, arrival_rate and stages"),
+        };
+        if matches!(shape, Shape::Users(_)) && self.max_in_flight.is_some() {
+            bail!("load.max_in_flight goes with arrival_rate or stages, not users");
+        }
+        if max_in_flight == 0 {
+            bail!("load.max_in_flight must be at least 1");
+        }
+        Ok(shape)
+    }
+
+    /// How the timeline and the report name the load: `40 users of stuffer=1`.
+    pub fn describe(&self) -> String {
+        match (self.users, &self.arrival_rate, &self.stages) {
+            (Some(users), _, _) => format!("{users} users of {}", self.mix),
+            (_, Some(rate), _) => format!("{} arriving at {rate}", self.mix),
+            (_, _, Some(stages)) => format!("{} arriving along {stages}", self.mix),
+            _ => self.mix.clone(),
+        }
+    }
+}
+
+/// The iterations at once a playbook's arrivals may run, unless it says otherwise.
+const DEFAULT_MAX_IN_FLIGHT: u32 = 1000;
+
+impl Shape {
+    /// The open model's plan for a run of `length`: the stages, then their last rate until
+    /// the end. `None` for the closed model.
+    pub fn open_plan(&self, length: Duration) -> Option<OpenPlan> {
+        let Self::Arrivals {
+            stages,
+            then,
+            max_in_flight,
+        } = self
+        else {
+            return None;
+        };
+        let mut stages = stages.clone();
+        let staged: Duration = stages.iter().map(|stage| stage.duration).sum();
+        if length > staged {
+            stages.push(Stage {
+                duration: length - staged,
+                from: *then,
+                to: *then,
+            });
+        }
+        Some(OpenPlan {
+            schedule: Schedule::new(Stages(stages)),
+            arrivals: Arrivals::Uniform,
+            phase: 0.0,
+            max_in_flight: *max_in_flight,
+        })
     }
 }
 
@@ -154,9 +259,7 @@ impl Playbook {
         if let Some(load) = &self.load {
             load.mix()?;
             load.think_time()?;
-            if load.users == 0 {
-                bail!("load.users must be at least 1");
-            }
+            load.shape()?;
             if load.cancel_percent.is_some_and(|percent| percent > 100) {
                 bail!("load.cancel_percent is a percentage, 0 to 100");
             }
@@ -324,6 +427,48 @@ mod tests {
         );
         assert!(run_order("service-down\nhigh-5xx-ratio\nservice-down\n", &playbooks).is_err());
         assert!(run_order("service-down\nhigh-5xx-ratio\ntraffic-spike\n", &playbooks).is_err());
+    }
+
+    #[test]
+    fn a_load_is_users_a_rate_or_stages() {
+        let load = |shape: &str| {
+            parse(&format!("{BASE}\n[load]\nmix = \"browser=1\"\n{shape}\n"))
+                .map(|playbook| playbook.load.expect("a load"))
+        };
+        assert_eq!(load("users = 6").unwrap().shape().unwrap(), Shape::Users(6));
+        let step = load("stages = \"10s:1/s,50s:12/s\"\nmax_in_flight = 40").unwrap();
+        let plan = step.shape().unwrap().open_plan(secs(90)).unwrap();
+        assert_eq!(plan.max_in_flight, 40);
+        // The stages, then their last rate until the run's end.
+        assert_eq!(plan.schedule.duration(), secs(90));
+        assert_eq!(plan.schedule.rate_at(secs(5)), 1.0);
+        assert_eq!(plan.schedule.rate_at(secs(85)), 12.0);
+        assert_eq!(step.describe(), "browser=1 arriving along 10s:1/s,50s:12/s");
+
+        let rate = load("arrival_rate = \"120/m\"").unwrap();
+        let plan = rate.shape().unwrap().open_plan(secs(30)).unwrap();
+        assert!((plan.schedule.expected(secs(30)) - 60.0).abs() < 1e-9);
+        assert_eq!(
+            Shape::Users(6).open_plan(secs(30)).map(|p| p.max_in_flight),
+            None
+        );
+
+        for bad in [
+            "",
+            "users = 0",
+            "users = 4\narrival_rate = \"2/s\"",
+            "arrival_rate = \"2/s\"\nstages = \"10s:2/s\"",
+            "arrival_rate = \"fast\"",
+            "stages = \"10s\"",
+            "users = 4\nmax_in_flight = 10",
+            "arrival_rate = \"2/s\"\nmax_in_flight = 0",
+        ] {
+            assert!(load(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    fn secs(seconds: u64) -> Duration {
+        Duration::from_secs(seconds)
     }
 
     #[test]

@@ -73,13 +73,15 @@ pub struct SeriesSummary {
 #[derive(Debug, Serialize)]
 pub struct LoadSummary {
     pub mix: String,
-    pub users: usize,
+    /// Users, an arrival rate or stages: `40 users of stuffer=1`.
+    pub shape: String,
     pub seconds: usize,
     pub requests: usize,
     pub failed: usize,
-    /// Goose's own summary tables, as it prints them.
+    /// Goose's own summary tables as it prints them (the closed model), or the arrivals'
+    /// target and achieved rates (the open model).
     #[serde(skip)]
-    pub goose_summary: String,
+    pub summary: String,
     pub goose_report: Option<PathBuf>,
 }
 
@@ -239,8 +241,8 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "## Load\n\n{} users of `{}` for {} s: {} requests, {} failed.\n",
-            load.users, load.mix, load.seconds, load.requests, load.failed
+            "## Load\n\n{} for {} s: {} requests, {} failed.\n",
+            load.shape, load.seconds, load.requests, load.failed
         );
         if !self.traces.is_empty() {
             out.push_str(
@@ -268,8 +270,13 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "Goose's summary:\n\n```text\n{}\n```",
-            load.goose_summary.trim_end()
+            "{}:\n\n```text\n{}\n```",
+            if load.goose_report.is_some() {
+                "Goose's summary"
+            } else {
+                "The arrivals"
+            },
+            load.summary.trim_end()
         );
     }
 }

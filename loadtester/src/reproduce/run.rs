@@ -2,21 +2,23 @@
 //! faults, load, watch Prometheus until the alert fires or the bound passes, clear
 //! everything, optionally wait for the resolve, and gather the report.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use goose::config::GooseConfiguration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use super::ReproduceOptions;
 use super::control;
 use super::faults::{Applied, FaultApi};
-use super::playbook::{Load, Playbook};
+use super::playbook::{Load, Playbook, Shape};
 use super::prometheus::{ActiveAlert, AlertRule, Prometheus};
 use super::report::{Event, Expression, LoadSummary, Outcome, Report, SeriesSummary, value_text};
-use crate::{LoadTester, Run, TesterOptions};
+use crate::thresholds::{Figures, Scope};
+use crate::{LoadTester, OpenRun, Run, TesterOptions};
 
 const POLL: Duration = Duration::from_secs(1);
 /// Faults outlive the bound by this much, so that they cover the whole run even when
@@ -252,22 +254,33 @@ impl Reproducer<'_> {
         let Some(load) = &playbook.load else {
             return self.watch(playbook, deadline, timeline).await;
         };
-        let config = match self.load_config(playbook, load, bound) {
-            Ok(config) => config,
+        let (config, shape) = match self.load_config(playbook, load, bound) {
+            Ok(prepared) => prepared,
             Err(err) => {
                 timeline.record(format!("load not started: {err:#}"));
                 return self.watch(playbook, deadline, timeline).await;
             }
         };
-        timeline.record(format!(
-            "load started: {} users of {}",
-            load.users, load.mix
-        ));
+        timeline.record(format!("load started: {}", load.describe()));
+        // The tester's counters add up over every playbook of the run: this one's load is
+        // what they gain during it.
+        let before = self.counted();
         let finished = Arc::new(AtomicBool::new(false));
         let load_failed = Notify::new();
+        let (stop, stopped) = watch::channel(false);
         let prometheus = self.prometheus;
+        let tester = &*self.tester;
         let attack = async {
-            let run = self.tester.attack(config).await;
+            let run = match shape.open_plan(bound) {
+                None => tester
+                    .attack(config)
+                    .await
+                    .map(|run| LoadRun::Closed(Box::new(run))),
+                Some(plan) => tester
+                    .attack_open(config, plan, stopped)
+                    .await
+                    .map(LoadRun::Open),
+            };
             finished.store(true, Ordering::Relaxed);
             if run.is_err() {
                 load_failed.notify_one();
@@ -279,12 +292,13 @@ impl Reproducer<'_> {
                 watched = watch_alert(prometheus, playbook, deadline, timeline) => watched,
                 () = load_failed.notified() => Watched::default(),
             };
+            let _ = stop.send(true);
             stop_load(&finished).await;
             watched
         };
         let (run, mut watched) = tokio::join!(attack, watch);
         match run {
-            Ok(run) => self.summarise_load(playbook, load, run, report),
+            Ok(run) => self.summarise_load(playbook, load, run, before, report),
             Err(err) => {
                 let error = format!("{err:#}");
                 timeline.record(format!("load failed: {error}"));
@@ -292,6 +306,12 @@ impl Reproducer<'_> {
             }
         }
         watched
+    }
+
+    /// Requests and failed requests the tester has counted so far.
+    fn counted(&self) -> (f64, f64) {
+        let figures = Figures::of(&self.tester.metrics().samples(), &Scope::All, 0.0);
+        (figures.requests, figures.failures)
     }
 
     async fn watch(
@@ -308,7 +328,8 @@ impl Reproducer<'_> {
         playbook: &Playbook,
         load: &Load,
         bound: Duration,
-    ) -> anyhow::Result<GooseConfiguration> {
+    ) -> anyhow::Result<(GooseConfiguration, Shape)> {
+        let shape = load.shape()?;
         let options = self.tester.options_mut();
         *options = self.tester_options.clone();
         options.mix = load.mix()?;
@@ -323,42 +344,60 @@ impl Reproducer<'_> {
             options.cancel_percent = percent;
         }
         let mut config = self.goose.clone();
-        config.users = Some(load.users);
-        config.increase_rate = Some(load.users.to_string());
-        config.run_time = Some(format!("{}s", bound.as_secs() + 1));
         // Failed requests are listed by trace id in the report; goose's own error table
         // would repeat each of them, as every message carries its own trace id.
         config.no_error_summary = true;
         config.no_telnet = true;
         config.no_websocket = true;
-        let goose_report = self
-            .options
-            .report_dir
-            .join(format!("{}.goose.html", playbook.name));
-        std::fs::create_dir_all(&self.options.report_dir)?;
-        config.report_file = vec![goose_report.display().to_string()];
-        Ok(config)
+        if let Shape::Users(users) = shape {
+            config.users = Some(users);
+            config.increase_rate = Some(users.to_string());
+            config.run_time = Some(format!("{}s", bound.as_secs() + 1));
+            std::fs::create_dir_all(&self.options.report_dir)?;
+            config.report_file = vec![self.goose_report(playbook).display().to_string()];
+        }
+        Ok((config, shape))
     }
 
-    fn summarise_load(&self, playbook: &Playbook, load: &Load, run: Run, report: &mut Report) {
-        let requests = run.goose.requests.values();
-        let (succeeded, failed) = requests.fold((0, 0), |(ok, failed), request| {
-            (ok + request.success_count, failed + request.fail_count)
-        });
+    fn goose_report(&self, playbook: &Playbook) -> PathBuf {
+        self.options
+            .report_dir
+            .join(format!("{}.goose.html", playbook.name))
+    }
+
+    fn summarise_load(
+        &self,
+        playbook: &Playbook,
+        load: &Load,
+        run: LoadRun,
+        (requests_before, failed_before): (f64, f64),
+        report: &mut Report,
+    ) {
+        let (requests, failed) = self.counted();
+        let (seconds, summary, goose_report, notable) = match run {
+            LoadRun::Closed(run) => (
+                run.goose.duration,
+                run.goose.to_string(),
+                Some(self.goose_report(playbook)),
+                run.notable,
+            ),
+            LoadRun::Open(run) => (
+                run.report.elapsed.as_secs() as usize,
+                run.report.to_string(),
+                None,
+                run.notable,
+            ),
+        };
         report.load = Some(LoadSummary {
             mix: load.mix.clone(),
-            users: load.users,
-            seconds: run.goose.duration,
-            requests: succeeded + failed,
-            failed,
-            goose_summary: run.goose.to_string(),
-            goose_report: Some(
-                self.options
-                    .report_dir
-                    .join(format!("{}.goose.html", playbook.name)),
-            ),
+            shape: load.describe(),
+            seconds,
+            requests: (requests - requests_before) as usize,
+            failed: (failed - failed_before) as usize,
+            summary,
+            goose_report,
         });
-        report.traces = run.notable.into_iter().take(EXAMPLE_TRACES).collect();
+        report.traces = notable.into_iter().take(EXAMPLE_TRACES).collect();
     }
 
     async fn wait_resolved(&self, playbook: &Playbook, bound: Duration, timeline: &mut Timeline) {
@@ -401,6 +440,12 @@ impl Reproducer<'_> {
             series,
         }
     }
+}
+
+/// What a playbook's load ran: goose's users or the open model's arrivals.
+enum LoadRun {
+    Closed(Box<Run>),
+    Open(OpenRun),
 }
 
 /// Polls the active alerts until the playbook's alert fires or `deadline` passes, noting
@@ -449,7 +494,7 @@ async fn watch_alert(
     }
 }
 
-/// Ends the running goose attack. Goose clears its killswitch when an attack starts, so
+/// Ends the running goose attack (the open model's arrivals stop on their channel). Goose clears its killswitch when an attack starts, so
 /// one pulled while the tester still seeds would be lost: pull it until the attack ends.
 async fn stop_load(finished: &AtomicBool) {
     while !finished.load(Ordering::Relaxed) {
