@@ -2,7 +2,7 @@
 //! requests worth a second look (failed or slow).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use prometheus::proto::MetricType;
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
@@ -265,6 +267,7 @@ impl TraceLog {
     pub const CAPACITY: usize = 10_000;
 
     pub fn record(&self, trace: NotableTrace) {
+        ship(&trace);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.1 += 1;
         if inner.0.len() < Self::CAPACITY {
@@ -278,6 +281,55 @@ impl TraceLog {
     }
 }
 
+/// Where notable requests are shipped: the log store OTEL_EXPORTER_OTLP_LOGS_ENDPOINT
+/// names, as the services' lines are (bounded and asynchronous alike). Set up at the first
+/// notable request; a malformed endpoint is reported then, and nothing is shipped.
+static LOG_STORE: LazyLock<Option<(SdkLoggerProvider, SdkLogger)>> = LazyLock::new(log_store);
+
+fn log_store() -> Option<(SdkLoggerProvider, SdkLogger)> {
+    match shop_common::telemetry::logs::provider_from_env("loadtester") {
+        Ok(provider) => provider.map(|provider| {
+            let logger = provider.logger("loadtester");
+            (provider, logger)
+        }),
+        Err(error) => {
+            eprintln!("notable requests are not shipped to the log store: {error:#}");
+            None
+        }
+    }
+}
+
+/// One WARN line per failed or slow request, with its trace id as the services' lines
+/// have theirs, so that one query finds the tester's, the gateway's and the services' lines.
+fn ship(trace: &NotableTrace) {
+    let Some((_, logger)) = LOG_STORE.as_ref() else {
+        return;
+    };
+    let mut record = logger.create_log_record();
+    record.set_severity_number(Severity::Warn);
+    record.set_severity_text("WARN");
+    record.set_body(format!("{} request: {}", trace.kind, trace.detail).into());
+    record.add_attributes([
+        ("trace_id", trace.trace_id.clone()),
+        ("kind", trace.kind.to_owned()),
+        ("scenario", trace.scenario.clone()),
+        ("step", trace.step.clone()),
+    ]);
+    let millis = i64::try_from(trace.millis).unwrap_or(i64::MAX);
+    record.add_attributes([
+        ("http.response.status_code", i64::from(trace.status)),
+        ("duration_ms", millis),
+    ]);
+    logger.emit(record);
+}
+
+/// Ships what is still queued for the log store, at the end of a run.
+pub fn flush_log_store() {
+    if let Some((provider, _)) = LOG_STORE.as_ref() {
+        let _ = provider.force_flush();
+    }
+}
+
 /// The LogsQL query that shows a request's lines in the log store (VictoriaLogs): the
 /// services' lines carry its `trace_id` field, the gateway's access line has the id as a
 /// word of its JSON message.
@@ -287,6 +339,7 @@ pub fn logs_query(trace_id: &str) -> String {
 
 /// Failed and slow requests as a short table after the run's summary.
 pub fn print_notable(notable: &[NotableTrace], notable_total: usize) {
+    flush_log_store();
     if notable_total == 0 {
         println!("\nNo failed or slow requests.");
         return;

@@ -110,6 +110,14 @@ impl ShippingSettings {
     }
 }
 
+/// A logger provider for a program that writes its log records itself rather than
+/// through `tracing` (the load tester): None when no endpoint is set.
+pub fn provider_from_env(service_name: &'static str) -> anyhow::Result<Option<SdkLoggerProvider>> {
+    ShippingSettings::from_env()?
+        .map(|settings| logger_provider(&settings, super::resource(service_name)))
+        .transpose()
+}
+
 /// The logger provider shipping to the store; its lines come from the tracing bridge.
 pub fn logger_provider(
     settings: &ShippingSettings,

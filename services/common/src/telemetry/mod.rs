@@ -153,7 +153,7 @@ where
 }
 
 /// Who is speaking, on every span and log line exported.
-fn resource(service_name: &'static str) -> Resource {
+pub(crate) fn resource(service_name: &'static str) -> Resource {
     Resource::builder()
         .with_service_name(service_name)
         .with_attribute(opentelemetry::KeyValue::new(
