@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use clap::builder::PossibleValuesParser;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
+mod cluster;
 pub mod logstore;
 
 /// The admin password the stack's user service starts with (user `admin`).
@@ -75,9 +75,15 @@ enum Action {
     /// once from its Go module).
     #[command(verbatim_doc_comment)]
     Up {
-        /// Start only these components (all when none are named).
-        #[arg(value_name = "COMPONENT", value_parser = component_names())]
+        /// Start only these components (all when none are named); `cassandra-<n>` starts
+        /// node n of the stack's Cassandra cluster again.
+        #[arg(value_name = "COMPONENT", value_parser = component_or_node)]
         components: Vec<String>,
+        /// Run the services on a Cassandra cluster of M nodes on 127.0.0.1 to 127.0.0.M
+        /// (keyspaces with min(M, 3) replicas), each scraped by Prometheus; remembered
+        /// until given again. 1 when never given.
+        #[arg(long, value_name = "M", value_parser = crate::cassandra::parse_nodes)]
+        cassandra_nodes: Option<u8>,
         /// Start Prometheus in compressed time: rule durations divided by N, scrapes and
         /// evaluations every second (see `cargo xtask rules scale`); 1 is real time.
         /// Refused when Prometheus already runs with another factor.
@@ -88,8 +94,9 @@ enum Action {
     /// Stop every component `up` started, or the ones named (SIGTERM, then SIGKILL
     /// after 20 s).
     Down {
-        /// Stop only these components (all when none are named).
-        #[arg(value_name = "COMPONENT", value_parser = component_names())]
+        /// Stop only these components (all when none are named); `cassandra-<n>` stops
+        /// node n of the stack's Cassandra cluster.
+        #[arg(value_name = "COMPONENT", value_parser = component_or_node)]
         components: Vec<String>,
     },
     /// List each component as running or not and answering or not, and Prometheus' time
@@ -103,8 +110,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Action::Up {
             components,
             time_scale,
-        } => up(&layout, &select(&components), time_scale)?,
-        Action::Down { components } => down(&layout, &select(&components), components.is_empty())?,
+            cassandra_nodes,
+        } => {
+            if let Some(nodes) = cassandra_nodes {
+                cluster::set_nodes(&layout.root, nodes)?;
+            }
+            let (nodes, components) = cluster::partition(components);
+            cluster::start_nodes(&nodes)?;
+            if nodes.is_empty() || !components.is_empty() {
+                up(&layout, &select(&components), time_scale)?;
+            }
+        }
+        Action::Down { components } => {
+            let all = components.is_empty();
+            let (nodes, components) = cluster::partition(components);
+            cluster::stop_nodes(&nodes)?;
+            if nodes.is_empty() || !components.is_empty() {
+                down(&layout, &select(&components), all)?;
+            }
+        }
         Action::Status => return status(&layout),
     }
     Ok(ExitCode::SUCCESS)
@@ -273,9 +297,17 @@ const COMPONENTS: &[Component] = &[
     },
 ];
 
-/// The names `up` and `down` accept; clap lists them when given another.
-fn component_names() -> PossibleValuesParser {
-    PossibleValuesParser::new(COMPONENTS.iter().map(|component| component.name))
+/// A name `up` and `down` accept: a component's, or a Cassandra node's.
+fn component_or_node(name: &str) -> Result<String, String> {
+    if cluster::node_number(name).is_some() || COMPONENTS.iter().any(|c| c.name == name) {
+        return Ok(name.to_owned());
+    }
+    let names: Vec<&str> = COMPONENTS.iter().map(|component| component.name).collect();
+    Err(format!(
+        "no component {name:?}; expected one of {}, or cassandra-<n> (node n of the \
+         stack's Cassandra cluster)",
+        names.join(", ")
+    ))
 }
 
 /// The named components in start order, or all of them when none is named.
@@ -345,10 +377,6 @@ impl Component {
                     .env("USER_SERVICE_URL", "http://127.0.0.1:8003")
                     .env("LOG_FORMAT", "json")
                     .env("STORAGE", "cql")
-                    .env(
-                        "CQL_CONTACT_POINTS",
-                        format!("127.0.0.1:{}", crate::cassandra::DEFAULT_PORT),
-                    )
                     .env("OTEL_EXPORTER_OTLP_ENDPOINT", OTLP_ENDPOINT)
                     .env(
                         "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
@@ -366,6 +394,7 @@ impl Component {
                     // Admins only, and the stack listens on loopback: alert reproduction
                     // injects faults through it.
                     .env("FAULTS_ENABLED", "true");
+                cluster::configure_service(&mut command)?;
                 limit_open_files(&mut command);
             }
             Kind::Docs => {
