@@ -30,7 +30,8 @@ Every dashboard (grafana/dashboards/*.json):
   sources (services/**/*.rs: counter_vec/counter/histogram_vec/Opts::new/
   IntGauge::new/...; histograms as _bucket/_sum/_count), or one of the
   external metrics listed below (process collector, Prometheus itself, the
-  load tester, the nginx exporter).
+  load tester, the nginx exporter), or a name the Cassandra nodes' JMX
+  exporter rules give (observability/cassandra/jmx-exporter.yaml).
 
 Finally every expression, template variables replaced by concrete values, is
 parsed by promtool: promtool 2.42 has no "check expression" command, so the
@@ -58,6 +59,7 @@ GRAFANA = os.path.join(ROOT, "grafana")
 DASHBOARDS = os.path.join(GRAFANA, "dashboards")
 DATASOURCES = os.path.join(GRAFANA, "provisioning", "datasources", "datasources.yml")
 PROVIDERS = os.path.join(GRAFANA, "provisioning", "dashboards", "dashboards.yml")
+JMX_EXPORTER = os.path.join(ROOT, "observability", "cassandra", "jmx-exporter.yaml")
 
 DASHBOARD_PATH = "/var/lib/grafana/dashboards"
 FOLDER = "Shop"
@@ -104,8 +106,15 @@ BUILTIN_VALUES = {
 UNIT_PANELS = {"timeseries", "stat", "gauge", "bargauge"}
 
 
+def jmx_exporter_metrics():
+    """The names the JMX exporter's rules give the Cassandra nodes' metrics."""
+    with open(JMX_EXPORTER) as f:
+        rules = yaml.safe_load(f)["rules"]
+    return {rule["name"] for rule in rules if "name" in rule}
+
+
 def known_metrics():
-    names = set(EXTERNAL_METRICS)
+    names = set(EXTERNAL_METRICS) | jmx_exporter_metrics()
     for h in EXTERNAL_HISTOGRAMS:
         names.update(h + s for s in ("_bucket", "_sum", "_count"))
     found = 0
