@@ -43,7 +43,7 @@ pub fn compare(env: &Env) -> Result<Vec<Generator>> {
     let closed = goose(
         env,
         duration,
-        &["--users", &users, "--increase-rate", &users, "--no-metrics"],
+        &["--users", &users, "--increase-rate", &users],
     );
     let goose_closed = measure(env, "goose (loadtester)", closed, duration)?;
     let rate = format!("{}/s", env.plan.arrival_rate);
