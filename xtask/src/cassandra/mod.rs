@@ -419,3 +419,40 @@ fn remove_dir_if_exists(path: &Path) -> io::Result<()> {
         result => result,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_has_one_to_five_nodes() {
+        assert_eq!(parse_nodes("3"), Ok(3));
+        for refused in ["0", "6", "1000", "many", ""] {
+            let err = parse_nodes(refused).unwrap_err();
+            assert!(!err.is_empty(), "{refused:?} was refused without a reason");
+        }
+        assert!(parse_nodes("0").unwrap_err().contains("1 to 5"));
+    }
+
+    #[test]
+    fn nodes_take_consecutive_loopback_addresses_and_ports_of_their_own() {
+        let cluster = Cluster {
+            first_address: Ipv4Addr::new(127, 0, 0, 11),
+            ..Cluster::local(3)
+        };
+        assert_eq!(
+            cluster.contact_points().unwrap(),
+            ["127.0.0.11:9042", "127.0.0.12:9042", "127.0.0.13:9042"]
+        );
+        assert_eq!(
+            cluster.metrics_targets().unwrap(),
+            ["127.0.0.11:7070", "127.0.0.12:7071", "127.0.0.13:7072"]
+        );
+        let beyond_loopback = Cluster {
+            first_address: Ipv4Addr::new(127, 255, 255, 254),
+            ..Cluster::local(3)
+        };
+        let err = beyond_loopback.addresses().unwrap_err().to_string();
+        assert!(err.contains("loopback"), "{err}");
+    }
+}
