@@ -50,7 +50,9 @@ pub const PROMETHEUS: &str = "http://127.0.0.1:9090";
 pub const ALERTMANAGER: &str = "http://127.0.0.1:9093";
 pub const JAEGER: &str = "http://127.0.0.1:16686";
 
-const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// Long enough for the services' first migrations on a three-node cluster of a busy 2-core
+/// machine (73 s measured), which wait for every node to agree on each schema change.
+const START_TIMEOUT: Duration = Duration::from_secs(180);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(250);
 
