@@ -9,27 +9,21 @@ use backend::domain::{
     CommitOutcome, Product, ProductCreate, ProductLedger, ProductUpdate, ReservationState,
     ReserveOutcome, StockAudit, StockLine,
 };
-use backend::store::{CqlProductStore, ProductStore, SCHEMA};
+use backend::store::{CqlProductStore, MemoryProductStore, ProductStore, SCHEMA};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use shop_common::cql::{Cql, testing};
 use shop_common::faults::{FaultCreate, Faults};
+use shop_common::store_contract;
+use shop_common::testing::{StoreContract, TestKeyspace};
 use uuid::Uuid;
 
-/// A CQL store in a keyspace of its own, or `None` (with the reason printed) when no
-/// Cassandra answers and CI did not require one.
-async fn cql_store(keyspace: &str) -> Option<Arc<dyn ProductStore>> {
-    let cql = cql_session(keyspace).await?;
-    Some(Arc::new(CqlProductStore::new(cql)))
-}
-
-async fn cql_session(keyspace: &str) -> Option<Cql> {
-    testing::session("backend", &SCHEMA, keyspace).await
-}
-
-fn fresh_keyspace() -> String {
-    testing::fresh_keyspace("test_backend")
-}
+static STORES: StoreContract<dyn ProductStore> = StoreContract {
+    service: "backend",
+    schema: &SCHEMA,
+    keyspace_prefix: "test_backend",
+    memory: || Arc::new(MemoryProductStore::new()),
+    cql: |cql| Arc::new(CqlProductStore::new(cql)),
+};
 
 fn product(name: &str, price_cents: i64, stock: i64) -> Product {
     ProductCreate {
@@ -77,29 +71,7 @@ async fn stock(store: &dyn ProductStore, id: Uuid) -> i64 {
         .stock
 }
 
-/// Runs one contract check against every store available here.
-macro_rules! contract {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                super::$name(std::sync::Arc::new(
-                    backend::store::MemoryProductStore::new(),
-                ))
-                .await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cql() {
-                if let Some(store) = super::cql_store(&super::fresh_keyspace()).await {
-                    super::$name(store).await;
-                }
-            }
-        }
-    };
-}
-
-contract!(products_round_trip);
+store_contract!(STORES, products_round_trip);
 async fn products_round_trip(store: Arc<dyn ProductStore>) {
     let mug = product("Mug", 1250, 7);
     store.create(&mug).await.unwrap();
@@ -129,7 +101,7 @@ async fn products_round_trip(store: Arc<dyn ProductStore>) {
     assert!(store.update(mug.id, &update).await.unwrap().is_none());
 }
 
-contract!(lists_every_product_once_across_pages);
+store_contract!(STORES, lists_every_product_once_across_pages);
 async fn lists_every_product_once_across_pages(store: Arc<dyn ProductStore>) {
     let mut created = HashSet::new();
     for index in 0..7 {
@@ -153,7 +125,7 @@ async fn lists_every_product_once_across_pages(store: Arc<dyn ProductStore>) {
     assert!(store.list(Some("not a cursor!"), 3).await.is_err());
 }
 
-contract!(reservations_take_all_lines_or_none);
+store_contract!(STORES, reservations_take_all_lines_or_none);
 async fn reservations_take_all_lines_or_none(store: Arc<dyn ProductStore>) {
     let plenty = product("plenty", 300, 10);
     let scarce = product("scarce", 900, 1);
@@ -208,7 +180,7 @@ async fn reservations_take_all_lines_or_none(store: Arc<dyn ProductStore>) {
     assert_eq!(stock(store.as_ref(), plenty.id).await, 10);
 }
 
-contract!(reservations_are_idempotent_and_released_once);
+store_contract!(STORES, reservations_are_idempotent_and_released_once);
 async fn reservations_are_idempotent_and_released_once(store: Arc<dyn ProductStore>) {
     let item = product("lamp", 4999, 5);
     store.create(&item).await.unwrap();
@@ -242,7 +214,7 @@ async fn reservations_are_idempotent_and_released_once(store: Arc<dyn ProductSto
     );
 }
 
-contract!(concurrent_reservations_never_oversell);
+store_contract!(STORES, concurrent_reservations_never_oversell);
 async fn concurrent_reservations_never_oversell(store: Arc<dyn ProductStore>) {
     let item = product("flash sale", 100, 10);
     store.create(&item).await.unwrap();
@@ -271,7 +243,7 @@ async fn concurrent_reservations_never_oversell(store: Arc<dyn ProductStore>) {
     assert_eq!(stock(store.as_ref(), item.id).await, 0);
 }
 
-contract!(stock_updates_by_admins_do_not_lose_reservations);
+store_contract!(STORES, stock_updates_by_admins_do_not_lose_reservations);
 async fn stock_updates_by_admins_do_not_lose_reservations(store: Arc<dyn ProductStore>) {
     let item = product("restocked", 100, 5);
     store.create(&item).await.unwrap();
@@ -295,7 +267,7 @@ async fn stock_updates_by_admins_do_not_lose_reservations(store: Arc<dyn Product
     assert_eq!((updated.name.as_str(), updated.stock), ("renamed", 3));
 }
 
-contract!(reservations_that_expire_uncommitted_are_taken_back);
+store_contract!(STORES, reservations_that_expire_uncommitted_are_taken_back);
 async fn reservations_that_expire_uncommitted_are_taken_back(store: Arc<dyn ProductStore>) {
     let item = product("expiring", 100, 5);
     store.create(&item).await.unwrap();
@@ -351,7 +323,10 @@ async fn reservations_that_expire_uncommitted_are_taken_back(store: Arc<dyn Prod
     assert_eq!(stock(store.as_ref(), item.id).await, 4);
 }
 
-contract!(commits_are_idempotent_and_only_for_live_reservations);
+store_contract!(
+    STORES,
+    commits_are_idempotent_and_only_for_live_reservations
+);
 async fn commits_are_idempotent_and_only_for_live_reservations(store: Arc<dyn ProductStore>) {
     let item = product("committed", 100, 5);
     store.create(&item).await.unwrap();
@@ -378,7 +353,7 @@ async fn commits_are_idempotent_and_only_for_live_reservations(store: Arc<dyn Pr
     assert_eq!(stock(store.as_ref(), item.id).await, 5);
 }
 
-contract!(the_audit_follows_restocks);
+store_contract!(STORES, the_audit_follows_restocks);
 async fn the_audit_follows_restocks(store: Arc<dyn ProductStore>) {
     let item = product("restocked books", 100, 5);
     store.create(&item).await.unwrap();
@@ -405,14 +380,15 @@ async fn the_audit_follows_restocks(store: Arc<dyn ProductStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
-    let keyspace = fresh_keyspace();
-    let Some(first) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(first) = STORES.open(&keyspace).await else {
         return;
     };
     let kept = product("kept", 100, 3);
     first.create(&kept).await.unwrap();
     drop(first);
-    let restarted = cql_store(&keyspace)
+    let restarted = STORES
+        .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
     assert_eq!(restarted.get(kept.id).await.unwrap().unwrap().name, "kept");
@@ -420,11 +396,12 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_backend_instances_sharing_one_database_never_oversell() {
-    let keyspace = fresh_keyspace();
-    let Some(one) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(one) = STORES.open(&keyspace).await else {
         return;
     };
-    let other = cql_store(&keyspace)
+    let other = STORES
+        .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
     let item = product("contested", 100, 12);
@@ -455,12 +432,13 @@ async fn cql_two_backend_instances_sharing_one_database_never_oversell() {
     assert_eq!(stock(one.as_ref(), item.id).await, 0);
 }
 
-/// A CQL store whose statements suffer the faults added to the returned registry.
-async fn cql_store_with_faults() -> Option<(Arc<dyn ProductStore>, Faults)> {
+/// A CQL store whose statements suffer the faults added to the returned registry, in a
+/// keyspace that lives as long as the returned guard.
+async fn cql_store_with_faults() -> Option<(Arc<dyn ProductStore>, Faults, TestKeyspace)> {
     let faults = Faults::default();
-    let cql =
-        testing::session_with_faults("backend", &SCHEMA, &fresh_keyspace(), faults.clone()).await?;
-    Some((Arc::new(CqlProductStore::new(cql)), faults))
+    let keyspace = STORES.keyspace();
+    let store = STORES.open_with_faults(&keyspace, faults.clone()).await?;
+    Some((store, faults, keyspace))
 }
 
 fn database_fault(statement: &str, fault: serde_json::Value) -> FaultCreate {
@@ -474,7 +452,7 @@ fn database_fault(statement: &str, fault: serde_json::Value) -> FaultCreate {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_a_stock_move_whose_answer_was_lost_is_applied_once() {
-    let Some((store, faults)) = cql_store_with_faults().await else {
+    let Some((store, faults, _keyspace)) = cql_store_with_faults().await else {
         return;
     };
     let item = product("lost answers", 100, 5);
@@ -494,7 +472,7 @@ async fn cql_a_stock_move_whose_answer_was_lost_is_applied_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_a_reservation_cut_off_half_way_is_finished_by_a_retry_or_taken_back() {
-    let Some((store, faults)) = cql_store_with_faults().await else {
+    let Some((store, faults, _keyspace)) = cql_store_with_faults().await else {
         return;
     };
     let (a, b) = (product("cut a", 100, 5), product("cut b", 100, 5));
@@ -549,7 +527,7 @@ async fn cql_a_reservation_cut_off_half_way_is_finished_by_a_retry_or_taken_back
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_a_release_cut_off_half_way_is_finished_by_the_next() {
-    let Some((store, faults)) = cql_store_with_faults().await else {
+    let Some((store, faults, _keyspace)) = cql_store_with_faults().await else {
         return;
     };
     let (a, b) = (product("release a", 100, 5), product("release b", 100, 5));

@@ -5,27 +5,21 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use cart_service::store::{AddOutcome, CartStore, CqlCartStore, NewItem, SCHEMA};
+use cart_service::store::{AddOutcome, CartStore, CqlCartStore, MemoryCartStore, NewItem, SCHEMA};
 use futures_util::future::join_all;
-use shop_common::cql::{Cql, testing};
 use shop_common::models::cart::Cart;
 use shop_common::models::order::MAX_ORDER_LINES;
+use shop_common::store_contract;
+use shop_common::testing::StoreContract;
 use uuid::Uuid;
 
-/// A CQL store in a keyspace of its own, or `None` (with the reason printed) when no
-/// Cassandra answers and CI did not require one.
-async fn cql_store(keyspace: &str) -> Option<Arc<dyn CartStore>> {
-    let cql = cql_session(keyspace).await?;
-    Some(Arc::new(CqlCartStore::new(cql)))
-}
-
-async fn cql_session(keyspace: &str) -> Option<Cql> {
-    testing::session("cart-service", &SCHEMA, keyspace).await
-}
-
-fn fresh_keyspace() -> String {
-    testing::fresh_keyspace("test_carts")
-}
+static STORES: StoreContract<dyn CartStore> = StoreContract {
+    service: "cart-service",
+    schema: &SCHEMA,
+    keyspace_prefix: "test_carts",
+    memory: || Arc::new(MemoryCartStore::new()),
+    cql: |cql| Arc::new(CqlCartStore::new(cql)),
+};
 
 fn item(product_id: Uuid, name: &str, unit_price_cents: i64, quantity: i64) -> NewItem {
     NewItem {
@@ -51,29 +45,7 @@ fn lines(cart: &Cart) -> Vec<(Uuid, i64)> {
         .collect()
 }
 
-/// Runs one contract check against every store available here.
-macro_rules! contract {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                super::$name(std::sync::Arc::new(
-                    cart_service::store::MemoryCartStore::new(),
-                ))
-                .await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cql() {
-                if let Some(store) = super::cql_store(&super::fresh_keyspace()).await {
-                    super::$name(store).await;
-                }
-            }
-        }
-    };
-}
-
-contract!(a_new_user_has_an_empty_cart);
+store_contract!(STORES, a_new_user_has_an_empty_cart);
 async fn a_new_user_has_an_empty_cart(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let cart = store.get(user).await.unwrap();
@@ -87,7 +59,7 @@ async fn a_new_user_has_an_empty_cart(store: Arc<dyn CartStore>) {
     );
 }
 
-contract!(adding_a_product_again_merges_it_into_its_line);
+store_contract!(STORES, adding_a_product_again_merges_it_into_its_line);
 async fn adding_a_product_again_merges_it_into_its_line(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let (mug, lamp) = (Uuid::new_v4(), Uuid::new_v4());
@@ -123,7 +95,7 @@ async fn adding_a_product_again_merges_it_into_its_line(store: Arc<dyn CartStore
     );
 }
 
-contract!(too_many_of_a_product_leaves_the_cart_unchanged);
+store_contract!(STORES, too_many_of_a_product_leaves_the_cart_unchanged);
 async fn too_many_of_a_product_leaves_the_cart_unchanged(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let product = Uuid::new_v4();
@@ -140,7 +112,10 @@ async fn too_many_of_a_product_leaves_the_cart_unchanged(store: Arc<dyn CartStor
     assert_eq!(lines(&full), [(product, 100)], "up to the limit is fine");
 }
 
-contract!(a_line_past_what_an_order_accepts_leaves_the_cart_unchanged);
+store_contract!(
+    STORES,
+    a_line_past_what_an_order_accepts_leaves_the_cart_unchanged
+);
 async fn a_line_past_what_an_order_accepts_leaves_the_cart_unchanged(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let first = Uuid::new_v4();
@@ -162,7 +137,7 @@ async fn a_line_past_what_an_order_accepts_leaves_the_cart_unchanged(store: Arc<
     );
 }
 
-contract!(unknown_lines_are_none_and_change_nothing);
+store_contract!(STORES, unknown_lines_are_none_and_change_nothing);
 async fn unknown_lines_are_none_and_change_nothing(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     assert_eq!(
@@ -181,7 +156,7 @@ async fn unknown_lines_are_none_and_change_nothing(store: Arc<dyn CartStore>) {
     assert_eq!(store.get(user).await.unwrap(), cart);
 }
 
-contract!(lines_change_and_go);
+store_contract!(STORES, lines_change_and_go);
 async fn lines_change_and_go(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let (cup, jug) = (Uuid::new_v4(), Uuid::new_v4());
@@ -205,7 +180,7 @@ async fn lines_change_and_go(store: Arc<dyn CartStore>) {
     assert_eq!(store.set_quantity(user, jug_line, 2).await.unwrap(), None);
 }
 
-contract!(clear_empties_the_cart);
+store_contract!(STORES, clear_empties_the_cart);
 async fn clear_empties_the_cart(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     add(store.as_ref(), user, item(Uuid::new_v4(), "A", 100, 1)).await;
@@ -222,7 +197,7 @@ async fn clear_empties_the_cart(store: Arc<dyn CartStore>) {
     assert_eq!(store.get(stranger).await.unwrap(), empty);
 }
 
-contract!(remove_ordered_keeps_lines_changed_since);
+store_contract!(STORES, remove_ordered_keeps_lines_changed_since);
 async fn remove_ordered_keeps_lines_changed_since(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let (a, b, c, d) = (
@@ -252,7 +227,7 @@ async fn remove_ordered_keeps_lines_changed_since(store: Arc<dyn CartStore>) {
     assert!(rest.items.is_empty());
 }
 
-contract!(the_version_increases_on_every_change);
+store_contract!(STORES, the_version_increases_on_every_change);
 async fn the_version_increases_on_every_change(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let product = Uuid::new_v4();
@@ -301,7 +276,7 @@ async fn the_version_increases_on_every_change(store: Arc<dyn CartStore>) {
     );
 }
 
-contract!(concurrent_adds_to_one_cart_all_land);
+store_contract!(STORES, concurrent_adds_to_one_cart_all_land);
 async fn concurrent_adds_to_one_cart_all_land(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let products = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
@@ -326,7 +301,7 @@ async fn concurrent_adds_to_one_cart_all_land(store: Arc<dyn CartStore>) {
     assert_eq!(cart.version, adds as i64, "one version per change");
 }
 
-contract!(list_shows_only_non_empty_carts);
+store_contract!(STORES, list_shows_only_non_empty_carts);
 async fn list_shows_only_non_empty_carts(store: Arc<dyn CartStore>) {
     let (one, emptied, two, looked) = (
         Uuid::new_v4(),
@@ -362,8 +337,8 @@ async fn list_shows_only_non_empty_carts(store: Arc<dyn CartStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_carts_and_their_versions_survive_a_restart() {
-    let keyspace = fresh_keyspace();
-    let Some(first) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(first) = STORES.open(&keyspace).await else {
         return;
     };
     let user = Uuid::new_v4();
@@ -379,7 +354,8 @@ async fn cql_carts_and_their_versions_survive_a_restart() {
     let cleared = first.clear(emptied).await.unwrap();
     drop(first);
 
-    let restarted = cql_store(&keyspace)
+    let restarted = STORES
+        .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
     assert_eq!(restarted.get(user).await.unwrap(), before);
@@ -399,11 +375,12 @@ async fn cql_carts_and_their_versions_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_instances_sharing_one_database_lose_no_change() {
-    let keyspace = fresh_keyspace();
-    let Some(one) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(one) = STORES.open(&keyspace).await else {
         return;
     };
-    let other = cql_store(&keyspace)
+    let other = STORES
+        .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
     let user = Uuid::new_v4();
@@ -427,17 +404,11 @@ async fn cql_two_instances_sharing_one_database_lose_no_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_removed_lines_leave_no_rows_and_left_over_rows_are_ignored() {
-    let keyspace = fresh_keyspace();
-    let Some(store) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(store) = STORES.open(&keyspace).await else {
         return;
     };
-    let session = scylla::client::session_builder::SessionBuilder::new()
-        .known_node(
-            std::env::var("CQL_TEST_CONTACT_POINT").unwrap_or_else(|_| "127.0.0.1:9042".into()),
-        )
-        .build()
-        .await
-        .unwrap();
+    let session = keyspace.raw_session().await;
     let line_rows = |user: Uuid| {
         let session = &session;
         let keyspace = &keyspace;

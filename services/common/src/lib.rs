@@ -16,6 +16,7 @@ pub mod problem;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
 pub mod validate;
 
 pub use problem::{ApiError, ApiResult, Problem};

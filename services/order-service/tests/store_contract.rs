@@ -6,27 +6,23 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
-use order_service::store::{CqlOrderStore, CreateOutcome, OrderStore, SCHEMA, TransitionOutcome};
-use shop_common::cql::{Cql, testing};
+use order_service::store::{
+    CqlOrderStore, CreateOutcome, MemoryOrderStore, OrderStore, SCHEMA, TransitionOutcome,
+};
 use shop_common::models::order::{Order, OrderItem, OrderStatus, StatusChange};
+use shop_common::store_contract;
+use shop_common::testing::StoreContract;
 use uuid::Uuid;
 
 use OrderStatus::*;
 
-/// A CQL store in a keyspace of its own, or `None` (with the reason printed) when no
-/// Cassandra answers and CI did not require one.
-async fn cql_store(keyspace: &str) -> Option<Arc<dyn OrderStore>> {
-    let cql = cql_session(keyspace).await?;
-    Some(Arc::new(CqlOrderStore::new(cql)))
-}
-
-async fn cql_session(keyspace: &str) -> Option<Cql> {
-    testing::session("order-service", &SCHEMA, keyspace).await
-}
-
-fn fresh_keyspace() -> String {
-    testing::fresh_keyspace("test_orders")
-}
+static STORES: StoreContract<dyn OrderStore> = StoreContract {
+    service: "order-service",
+    schema: &SCHEMA,
+    keyspace_prefix: "test_orders",
+    memory: || Arc::new(MemoryOrderStore::new()),
+    cql: |cql| Arc::new(CqlOrderStore::new(cql)),
+};
 
 /// Now, to the millisecond: the precision a CQL timestamp keeps.
 fn now() -> DateTime<Utc> {
@@ -84,36 +80,14 @@ fn ids(orders: &[Order]) -> Vec<Uuid> {
     orders.iter().map(|o| o.id).collect()
 }
 
-/// Runs one contract check against every store available here.
-macro_rules! contract {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                super::$name(std::sync::Arc::new(
-                    order_service::store::MemoryOrderStore::new(),
-                ))
-                .await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cql() {
-                if let Some(store) = super::cql_store(&super::fresh_keyspace()).await {
-                    super::$name(store).await;
-                }
-            }
-        }
-    };
-}
-
-contract!(orders_round_trip);
+store_contract!(STORES, orders_round_trip);
 async fn orders_round_trip(store: Arc<dyn OrderStore>) {
     let order = placed(store.as_ref(), Uuid::new_v4(), now()).await;
     assert_eq!(store.get(order.id).await.unwrap(), Some(order));
     assert_eq!(store.get(Uuid::new_v4()).await.unwrap(), None);
 }
 
-contract!(a_repeated_id_returns_the_first_order);
+store_contract!(STORES, a_repeated_id_returns_the_first_order);
 async fn a_repeated_id_returns_the_first_order(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let first = placed(store.as_ref(), user, now() - Duration::seconds(5)).await;
@@ -132,7 +106,7 @@ async fn a_repeated_id_returns_the_first_order(store: Arc<dyn OrderStore>) {
     );
 }
 
-contract!(lists_a_users_orders_newest_first);
+store_contract!(STORES, lists_a_users_orders_newest_first);
 async fn lists_a_users_orders_newest_first(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let start = now();
@@ -166,7 +140,7 @@ async fn lists_a_users_orders_newest_first(store: Arc<dyn OrderStore>) {
     assert_eq!(store.list_all(3).await.unwrap().len(), 3);
 }
 
-contract!(transitions_are_compare_and_set);
+store_contract!(STORES, transitions_are_compare_and_set);
 async fn transitions_are_compare_and_set(store: Arc<dyn OrderStore>) {
     let placed_at = now() - Duration::minutes(1);
     let order = placed(store.as_ref(), Uuid::new_v4(), placed_at).await;
@@ -206,7 +180,10 @@ async fn transitions_are_compare_and_set(store: Arc<dyn OrderStore>) {
     assert_eq!(store.get(order.id).await.unwrap(), Some(processing));
 }
 
-contract!(concurrent_transitions_from_one_status_change_it_once);
+store_contract!(
+    STORES,
+    concurrent_transitions_from_one_status_change_it_once
+);
 async fn concurrent_transitions_from_one_status_change_it_once(store: Arc<dyn OrderStore>) {
     let order = placed(store.as_ref(), Uuid::new_v4(), now()).await;
     let outcomes = join_all((0..20).map(|index| {
@@ -243,7 +220,10 @@ async fn concurrent_transitions_from_one_status_change_it_once(store: Arc<dyn Or
     assert_eq!(stored.history.len(), 2, "one history entry per change");
 }
 
-contract!(due_orders_respect_the_cutoff_and_leave_final_ones_out);
+store_contract!(
+    STORES,
+    due_orders_respect_the_cutoff_and_leave_final_ones_out
+);
 async fn due_orders_respect_the_cutoff_and_leave_final_ones_out(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let long_ago = now() - Duration::minutes(10);
@@ -291,7 +271,7 @@ async fn due_orders_respect_the_cutoff_and_leave_final_ones_out(store: Arc<dyn O
     );
 }
 
-contract!(backlog_counts_due_orders_and_finds_the_oldest);
+store_contract!(STORES, backlog_counts_due_orders_and_finds_the_oldest);
 async fn backlog_counts_due_orders_and_finds_the_oldest(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let oldest = now() - Duration::minutes(10);
@@ -306,7 +286,7 @@ async fn backlog_counts_due_orders_and_finds_the_oldest(store: Arc<dyn OrderStor
     assert_eq!(store.backlog(cutoff).await.unwrap(), (2, Some(oldest)));
 }
 
-contract!(status_counts_count_every_status);
+store_contract!(STORES, status_counts_count_every_status);
 async fn status_counts_count_every_status(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let mut orders = Vec::new();
@@ -342,7 +322,7 @@ async fn status_counts_count_every_status(store: Arc<dyn OrderStore>) {
     );
 }
 
-contract!(cancellations_await_their_stock_release);
+store_contract!(STORES, cancellations_await_their_stock_release);
 async fn cancellations_await_their_stock_release(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let cancelled = placed(store.as_ref(), user, now()).await;
@@ -373,8 +353,8 @@ async fn cancellations_await_their_stock_release(store: Arc<dyn OrderStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
-    let keyspace = fresh_keyspace();
-    let Some(first) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(first) = STORES.open(&keyspace).await else {
         return;
     };
     let user = Uuid::new_v4();
@@ -385,7 +365,8 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
     changed(first.as_ref(), cancelled.id, Pending, Cancelled, now()).await;
     drop(first);
 
-    let restarted = cql_store(&keyspace)
+    let restarted = STORES
+        .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
     assert_eq!(restarted.get(kept.id).await.unwrap(), Some(kept.clone()));
@@ -418,11 +399,12 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_instances_sharing_one_database_change_an_order_once() {
-    let keyspace = fresh_keyspace();
-    let Some(one) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(one) = STORES.open(&keyspace).await else {
         return;
     };
-    let other = cql_store(&keyspace)
+    let other = STORES
+        .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
     let order = placed(one.as_ref(), Uuid::new_v4(), now()).await;

@@ -8,32 +8,23 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser;
 use futures_util::future::join_all;
-use scylla::client::session_builder::SessionBuilder;
 use shop_common::auth::Role;
-use shop_common::cql::{Cql, testing};
 use shop_common::models::order::{OrderEvent, OrderStatus};
+use shop_common::store_contract;
+use shop_common::testing::{StoreContract, contact_point};
 use user_service::domain::{StoredUser, User, UserChange};
-use user_service::store::{CqlUserStore, InsertOutcome, ORDER_EVENTS_KEPT, SCHEMA, UserStore};
+use user_service::store::{
+    CqlUserStore, InsertOutcome, MemoryUserStore, ORDER_EVENTS_KEPT, SCHEMA, UserStore,
+};
 use uuid::Uuid;
 
-fn contact_point() -> String {
-    std::env::var("CQL_TEST_CONTACT_POINT").unwrap_or_else(|_| "127.0.0.1:9042".to_owned())
-}
-
-/// A CQL store in a keyspace of its own, or `None` (with the reason printed) when no
-/// Cassandra answers and CI did not require one.
-async fn cql_store(keyspace: &str) -> Option<Arc<dyn UserStore>> {
-    let cql = cql_session(keyspace).await?;
-    Some(Arc::new(CqlUserStore::new(cql)))
-}
-
-async fn cql_session(keyspace: &str) -> Option<Cql> {
-    testing::session("user-service", &SCHEMA, keyspace).await
-}
-
-fn fresh_keyspace() -> String {
-    testing::fresh_keyspace("test_users")
-}
+static STORES: StoreContract<dyn UserStore> = StoreContract {
+    service: "user-service",
+    schema: &SCHEMA,
+    keyspace_prefix: "test_users",
+    memory: || Arc::new(MemoryUserStore::new()),
+    cql: |cql| Arc::new(CqlUserStore::new(cql)),
+};
 
 /// Now, to the millisecond: what a CQL timestamp keeps.
 fn now_ms() -> DateTime<Utc> {
@@ -73,29 +64,7 @@ fn assert_same_user(found: &StoredUser, expected: &StoredUser) {
     assert_eq!(found.password_hash, expected.password_hash);
 }
 
-/// Runs one contract check against every store available here.
-macro_rules! contract {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                super::$name(std::sync::Arc::new(
-                    user_service::store::MemoryUserStore::new(),
-                ))
-                .await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cql() {
-                if let Some(store) = super::cql_store(&super::fresh_keyspace()).await {
-                    super::$name(store).await;
-                }
-            }
-        }
-    };
-}
-
-contract!(users_round_trip_by_id_and_username);
+store_contract!(STORES, users_round_trip_by_id_and_username);
 async fn users_round_trip_by_id_and_username(store: Arc<dyn UserStore>) {
     let alice = user("alice");
     assert_eq!(store.insert(&alice).await.unwrap(), InsertOutcome::Inserted);
@@ -111,7 +80,7 @@ async fn users_round_trip_by_id_and_username(store: Arc<dyn UserStore>) {
     assert_eq!((found.user.role, found.user.full_name), (Role::Admin, None));
 }
 
-contract!(usernames_are_unique);
+store_contract!(STORES, usernames_are_unique);
 async fn usernames_are_unique(store: Arc<dyn UserStore>) {
     let first = user("bob");
     let second = user("bob");
@@ -127,7 +96,10 @@ async fn usernames_are_unique(store: Arc<dyn UserStore>) {
     );
 }
 
-contract!(concurrent_registrations_of_one_username_insert_exactly_one);
+store_contract!(
+    STORES,
+    concurrent_registrations_of_one_username_insert_exactly_one
+);
 async fn concurrent_registrations_of_one_username_insert_exactly_one(store: Arc<dyn UserStore>) {
     let candidates: Vec<StoredUser> = (0..24).map(|_| user("popular")).collect();
     let outcomes = join_all(candidates.iter().cloned().map(|candidate| {
@@ -150,7 +122,7 @@ async fn concurrent_registrations_of_one_username_insert_exactly_one(store: Arc<
     }
 }
 
-contract!(updates_change_only_the_given_fields);
+store_contract!(STORES, updates_change_only_the_given_fields);
 async fn updates_change_only_the_given_fields(store: Arc<dyn UserStore>) {
     let carol = user("carol");
     store.insert(&carol).await.unwrap();
@@ -185,7 +157,7 @@ async fn updates_change_only_the_given_fields(store: Arc<dyn UserStore>) {
     );
 }
 
-contract!(order_events_come_newest_first_and_capped);
+store_contract!(STORES, order_events_come_newest_first_and_capped);
 async fn order_events_come_newest_first_and_capped(store: Arc<dyn UserStore>) {
     let user_id = Uuid::new_v4();
     let other_user = Uuid::new_v4();
@@ -218,7 +190,7 @@ async fn order_events_come_newest_first_and_capped(store: Arc<dyn UserStore>) {
     assert_eq!(store.order_events(other_user).await.unwrap().len(), 1);
 }
 
-contract!(an_event_reported_twice_is_recorded_once);
+store_contract!(STORES, an_event_reported_twice_is_recorded_once);
 async fn an_event_reported_twice_is_recorded_once(store: Arc<dyn UserStore>) {
     let user_id = Uuid::new_v4();
     let placed = event(user_id, OrderStatus::Pending, now_ms());
@@ -228,7 +200,7 @@ async fn an_event_reported_twice_is_recorded_once(store: Arc<dyn UserStore>) {
     assert_eq!(store.order_events(user_id).await.unwrap(), [placed]);
 }
 
-contract!(unknown_ids_and_usernames_find_nothing);
+store_contract!(STORES, unknown_ids_and_usernames_find_nothing);
 async fn unknown_ids_and_usernames_find_nothing(store: Arc<dyn UserStore>) {
     let unknown = Uuid::new_v4();
     assert!(store.by_id(unknown).await.unwrap().is_none());
@@ -249,8 +221,8 @@ async fn unknown_ids_and_usernames_find_nothing(store: Arc<dyn UserStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
-    let keyspace = fresh_keyspace();
-    let Some(first) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(first) = STORES.open(&keyspace).await else {
         return;
     };
     let kept = user("kept");
@@ -259,7 +231,8 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
     first.record_order_event(&news).await.unwrap();
     drop(first);
 
-    let restarted = cql_store(&keyspace)
+    let restarted = STORES
+        .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
     assert_same_user(
@@ -276,11 +249,12 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_instances_sharing_one_database_register_a_username_once() {
-    let keyspace = fresh_keyspace();
-    let Some(one) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(one) = STORES.open(&keyspace).await else {
         return;
     };
-    let other = cql_store(&keyspace)
+    let other = STORES
+        .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
     let instances = [one.clone(), other];
@@ -299,17 +273,13 @@ async fn cql_two_instances_sharing_one_database_register_a_username_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_a_registration_that_never_completed_frees_its_username_after_a_while() {
-    let keyspace = fresh_keyspace();
-    let Some(store) = cql_store(&keyspace).await else {
+    let keyspace = STORES.keyspace();
+    let Some(store) = STORES.open(&keyspace).await else {
         return;
     };
     // Claims without a user row, as a registration leaves them when its process dies
     // between the two writes: one long ago, one just now.
-    let session = SessionBuilder::new()
-        .known_node(contact_point())
-        .build()
-        .await
-        .unwrap();
+    let session = keyspace.raw_session().await;
     let long_ago = (Utc::now() - TimeDelta::minutes(10)).timestamp_micros();
     for (username, written_at) in [
         ("abandoned", long_ago),
@@ -345,9 +315,9 @@ async fn cql_a_registration_that_never_completed_frees_its_username_after_a_whil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_the_admin_account_appears_once_the_database_answers() {
-    let keyspace = fresh_keyspace();
+    let keyspace = STORES.keyspace();
     // Skip (or fail, with REQUIRE_CASSANDRA) before starting the service.
-    let Some(store) = cql_store(&keyspace).await else {
+    let Some(store) = STORES.open(&keyspace).await else {
         return;
     };
     let username = unique_username("boss");

@@ -226,9 +226,10 @@ fn statements(cql: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cql::{Cql, Schema, testing};
+    use crate::cql::{Cql, Schema};
     use crate::faults::Faults;
     use crate::telemetry::metrics::Metrics;
+    use crate::testing::TestKeyspace;
 
     /// A table made, then changed by a statement that fails when it runs twice: the shape of
     /// the backend's migration 0002.
@@ -249,8 +250,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn instances_starting_at_once_migrate_a_fresh_keyspace_without_failing() {
-        let keyspace = testing::fresh_keyspace("test_migrate");
-        let Some(settings) = testing::reachable_settings(&keyspace).await else {
+        let keyspace = TestKeyspace::new("test_migrate");
+        let Some(settings) = keyspace.reachable_settings().await else {
             return;
         };
         let instances = (0..6).map(|_| {

@@ -4,7 +4,6 @@
 
 mod config;
 mod migrate;
-pub mod testing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

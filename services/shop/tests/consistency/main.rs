@@ -10,25 +10,10 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use shop_common::testing::{TestKeyspace, cassandra_available};
 use uuid::Uuid;
 
 use support::{Options, TestShop, eventually, expect_json};
-
-const CASSANDRA: &str = "127.0.0.1:9042";
-
-/// Whether the test Cassandra answers; without it the test says how to start one, and
-/// fails where CI requires it.
-async fn cassandra_available() -> bool {
-    if tokio::net::TcpStream::connect(CASSANDRA).await.is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("REQUIRE_CASSANDRA").is_none(),
-        "REQUIRE_CASSANDRA is set but no Cassandra answers at {CASSANDRA}"
-    );
-    eprintln!("not run: no Cassandra at {CASSANDRA}; start one with `cargo xtask cassandra start`");
-    false
-}
 
 async fn add_fault(shop: &TestShop, admin: &str, prefix: &str, fault: Value) -> String {
     let path = format!("{prefix}/admin/faults");
@@ -65,10 +50,10 @@ async fn an_order_written_although_its_write_timed_out_keeps_its_stock() {
     if !cassandra_available().await {
         return;
     }
-    let keyspace = format!("test_orders_{}", Uuid::new_v4().simple());
+    let keyspace = TestKeyspace::new("test_orders");
     let shop = TestShop::start_with(Options {
         faults: true,
-        order_keyspace: Some(keyspace),
+        order_keyspace: Some(keyspace.name().to_owned()),
         ..Options::default()
     })
     .await;
