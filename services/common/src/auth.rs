@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::client::{Credentials, Upstream};
+use crate::models::identity::FetchSigningKeys;
 use crate::problem::ApiError;
 
 pub const ISSUER: &str = "shop-user-service";
@@ -126,10 +127,7 @@ impl TokenSigner {
 enum KeySource {
     Fixed,
     /// Fetched from the user service's JWKS endpoint, again when an unknown key id shows up.
-    Remote {
-        upstream: Upstream,
-        path: String,
-    },
+    Remote(Upstream),
 }
 
 /// Checks signature (EdDSA only: `none` and HMAC are refused), expiry, issuer and audience.
@@ -163,14 +161,8 @@ impl TokenVerifier {
         verifier
     }
 
-    pub fn remote(upstream: Upstream, path: impl Into<String>) -> Self {
-        Self::with_source(
-            KeySource::Remote {
-                upstream,
-                path: path.into(),
-            },
-            HashMap::new(),
-        )
+    pub fn remote(upstream: Upstream) -> Self {
+        Self::with_source(KeySource::Remote(upstream), HashMap::new())
     }
 
     fn with_source(source: KeySource, keys: HashMap<String, KnownKey>) -> Self {
@@ -222,7 +214,7 @@ impl TokenVerifier {
     }
 
     async fn refresh_keys(&self) -> Result<(), ApiError> {
-        let KeySource::Remote { upstream, path } = &self.source else {
+        let KeySource::Remote(upstream) = &self.source else {
             return Err(invalid_token());
         };
         let mut last_refresh = self.last_refresh.lock().await;
@@ -232,7 +224,7 @@ impl TokenVerifier {
         if refreshed_recently && have_keys {
             return Ok(());
         }
-        let jwks: JwkSet = upstream.get_json(path, Credentials::None).await?;
+        let jwks = upstream.call(&FetchSigningKeys, Credentials::None).await?;
         let now = Instant::now();
         self.merge(&jwks, now);
         *last_refresh = Some(now);
@@ -403,6 +395,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::operation::Operation;
 
     fn signer() -> TokenSigner {
         TokenSigner::generate(Duration::from_secs(60)).unwrap()
@@ -465,7 +458,7 @@ mod tests {
     async fn replicas_with_keys_of_their_own(a: JwkSet, b: JwkSet) -> Upstream {
         let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let router = axum::Router::new().route(
-            "/jwks",
+            &FetchSigningKeys.path(),
             axum::routing::get(move || {
                 let call = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let set = if call.is_multiple_of(2) {
@@ -496,10 +489,8 @@ mod tests {
     #[tokio::test]
     async fn keys_from_replicas_that_publish_different_sets_all_stay_trusted() {
         let (a, b) = (signer(), signer());
-        let verifier = TokenVerifier::remote(
-            replicas_with_keys_of_their_own(a.jwks(), b.jwks()).await,
-            "/jwks",
-        );
+        let verifier =
+            TokenVerifier::remote(replicas_with_keys_of_their_own(a.jwks(), b.jwks()).await);
         let from_a = a.sign("s", "alice", Role::User).unwrap();
         let from_b = b.sign("s", "bob", Role::User).unwrap();
         assert!(verifier.verify(&from_a).await.is_ok());

@@ -168,8 +168,6 @@ pub fn generate_secret() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-pub const JWKS_PATH: &str = "/user-api/.well-known/jwks.json";
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;

@@ -5,19 +5,55 @@ use std::sync::Arc;
 
 use crate::auth::TokenVerifier;
 use crate::client::{ServiceTokens, Upstream, UpstreamSettings};
-use crate::config::{AuthArgs, JWKS_PATH, UpstreamArgs};
+use crate::config::{AuthArgs, UpstreamArgs};
 use crate::faults::Faults;
 use crate::telemetry::metrics::{ClientMetrics, Metrics};
 
 pub const USER_SERVICE: &str = "user-service";
 
+/// One HTTP pool for a service's upstreams, with the settings, metrics and faults they
+/// share, and this service's own tokens where it has any.
 #[derive(Clone)]
-pub struct Connections {
+pub struct UpstreamPool {
     http: reqwest::Client,
     settings: UpstreamSettings,
-    service_tokens: Arc<ServiceTokens>,
+    service_tokens: Option<Arc<ServiceTokens>>,
     metrics: ClientMetrics,
     faults: Faults,
+}
+
+impl UpstreamPool {
+    /// A pool whose calls carry the caller's credentials only: the user service's, which
+    /// issues tokens rather than fetching them.
+    pub fn new(upstream: &UpstreamArgs, metrics: &Metrics, faults: &Faults) -> Self {
+        let settings = upstream.settings();
+        Self {
+            http: settings.http_client(),
+            settings,
+            service_tokens: None,
+            metrics: metrics.client.clone(),
+            faults: faults.clone(),
+        }
+    }
+
+    /// A client for the named upstream at `base_url`.
+    pub fn upstream(&self, name: &'static str, base_url: &str) -> Upstream {
+        Upstream::new(
+            name,
+            base_url,
+            self.http.clone(),
+            self.settings.clone(),
+            self.service_tokens.clone(),
+            self.metrics.clone(),
+            self.faults.clone(),
+        )
+    }
+}
+
+/// How a service other than the user service reaches the rest of the shop.
+#[derive(Clone)]
+pub struct Connections {
+    pool: UpstreamPool,
     pub verifier: Arc<TokenVerifier>,
 }
 
@@ -30,43 +66,22 @@ impl Connections {
         faults: &Faults,
     ) -> anyhow::Result<Self> {
         let client_secret = auth.client_secret()?;
-        let settings = upstream.settings();
-        let http = settings.http_client();
-        let user_service = Upstream::new(
-            USER_SERVICE,
-            &auth.user_service_url,
-            http.clone(),
-            settings.clone(),
-            None,
-            metrics.client.clone(),
-            faults.clone(),
-        );
-        let service_tokens = Arc::new(ServiceTokens::new(
+        let mut pool = UpstreamPool::new(upstream, metrics, faults);
+        let user_service = pool.upstream(USER_SERVICE, &auth.user_service_url);
+        pool.service_tokens = Some(Arc::new(ServiceTokens::new(
             user_service.clone(),
             service_name.to_owned(),
             client_secret,
-        ));
+        )));
         Ok(Self {
-            verifier: Arc::new(TokenVerifier::remote(user_service, JWKS_PATH)),
-            http,
-            settings,
-            service_tokens,
-            metrics: metrics.client.clone(),
-            faults: faults.clone(),
+            verifier: Arc::new(TokenVerifier::remote(user_service)),
+            pool,
         })
     }
 
     /// A client for the named upstream at `base_url`, sharing this service's pool and tokens.
     pub fn upstream(&self, name: &'static str, base_url: &str) -> Upstream {
-        Upstream::new(
-            name,
-            base_url,
-            self.http.clone(),
-            self.settings.clone(),
-            Some(self.service_tokens.clone()),
-            self.metrics.clone(),
-            self.faults.clone(),
-        )
+        self.pool.upstream(name, base_url)
     }
 }
 

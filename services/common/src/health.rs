@@ -208,6 +208,7 @@ mod tests {
     use crate::client::{BreakerState, Credentials, Upstream, UpstreamError, UpstreamSettings};
     use crate::connections::UpstreamCheck;
     use crate::faults::Faults;
+    use crate::models::cart::GetCart;
     use crate::telemetry::metrics::Metrics;
 
     struct Fixed(&'static str, Result<(), &'static str>);
@@ -249,7 +250,7 @@ mod tests {
             Faults::default(),
         );
         let refused = upstream
-            .get_json::<Value>("/", Credentials::None)
+            .call(&GetCart, Credentials::None)
             .await
             .unwrap_err();
         assert!(

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::Method;
 use chrono::Utc;
-use shop_common::client::{Body, Credentials, Upstream};
-use shop_common::models::order::{Order, OrderEvent, OrderStatus};
+use shop_common::client::{Credentials, Upstream};
+use shop_common::models::catalog::ReleaseStock;
+use shop_common::models::order::{Order, OrderEvent, OrderStatus, RecordOrderEvent};
 use shop_common::{ApiError, ApiResult};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -66,11 +66,10 @@ impl Lifecycle {
     /// Returns a cancelled order's stock. On failure the processor tries again later, so stock
     /// is never lost, only late.
     pub async fn release_stock(&self, order_id: Uuid) {
-        let path = format!("/api/internal/reservations/{order_id}");
-        let released = self
-            .backend
-            .send(Method::DELETE, &path, None, Credentials::Service, None)
-            .await;
+        let release = ReleaseStock {
+            reservation_id: order_id,
+        };
+        let released = self.backend.call(&release, Credentials::Service).await;
         match released {
             Ok(_) => {
                 if let Err(err) = self.store.mark_stock_released(order_id).await {
@@ -94,23 +93,9 @@ impl Lifecycle {
         };
         let user_service = self.user_service.clone();
         tokio::spawn(async move {
-            let key = format!("{}-{}", event.order_id, event.status.as_str());
-            let sent = match Body::json(&event) {
-                Ok(body) => user_service
-                    .send(
-                        Method::POST,
-                        "/user-api/internal/order-events",
-                        Some(body),
-                        Credentials::Service,
-                        Some(&key),
-                    )
-                    .await
-                    .map(drop)
-                    .map_err(|err| err.to_string()),
-                Err(err) => Err(err.to_string()),
-            };
-            if let Err(error) = sent {
-                tracing::warn!(order_id = %event.order_id, %error, "user service not notified");
+            let record = RecordOrderEvent { event };
+            if let Err(error) = user_service.call(&record, Credentials::Service).await {
+                tracing::warn!(order_id = %record.event.order_id, %error, "user service not notified");
             }
         });
     }

@@ -6,11 +6,13 @@
 //! holds it. A reservation nobody commits expires and the backend takes its stock back; an
 //! order whose reservation expired is cancelled by the processor before it moves on.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use chrono::Utc;
 use shop_common::ApiError;
-use shop_common::client::{Body, Credentials, UpstreamError};
-use shop_common::models::catalog::{Reservation, ReservationRequest};
+use shop_common::client::{Credentials, UpstreamError};
+use shop_common::models::catalog::{
+    CommitReservation, Reservation, ReservationRequest, ReserveStock,
+};
 use shop_common::models::order::{Order, OrderCreate, OrderStatus};
 use uuid::Uuid;
 
@@ -71,33 +73,20 @@ impl Lifecycle {
     }
 
     async fn reserve(&self, id: Uuid, create: OrderCreate) -> Result<Reservation, ApiError> {
-        let body = Body::json(&ReservationRequest {
-            items: create.items,
-        })
-        .map_err(|err| ApiError::Internal(format!("cannot encode a reservation: {err}")))?;
-        Ok(self
-            .backend
-            .send_json(
-                Method::PUT,
-                &reservation_path(id, ""),
-                Some(body),
-                Credentials::Service,
-            )
-            .await?)
+        let reserve = ReserveStock {
+            reservation_id: id,
+            request: ReservationRequest {
+                items: create.items,
+            },
+        };
+        Ok(self.backend.call(&reserve, Credentials::Service).await?)
     }
 
     /// Binds the order's reservation to it. Idempotent, so the processor may repeat it for
     /// an order whose placing was cut off.
     pub async fn commit(&self, id: Uuid) -> Result<Commitment, UpstreamError> {
-        let committed = self
-            .backend
-            .send_json::<Reservation>(
-                Method::PUT,
-                &reservation_path(id, "/commit"),
-                None,
-                Credentials::Service,
-            )
-            .await;
+        let commit = CommitReservation { reservation_id: id };
+        let committed = self.backend.call(&commit, Credentials::Service).await;
         match committed {
             Ok(_) => Ok(Commitment::Committed),
             Err(UpstreamError::Status { status, .. }) if status == StatusCode::CONFLICT => {
@@ -138,8 +127,4 @@ impl Lifecycle {
             tracing::warn!(order_id = %order.id, error = %err, "order without stock not cancelled yet; will retry");
         }
     }
-}
-
-fn reservation_path(id: Uuid, action: &str) -> String {
-    format!("/api/internal/reservations/{id}{action}")
 }

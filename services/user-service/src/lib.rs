@@ -18,9 +18,8 @@ use anyhow::Context;
 use axum::Router;
 use clap::Parser;
 use shop_common::auth::{TokenSigner, TokenVerifier};
-use shop_common::client::Upstream;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
-use shop_common::connections::UpstreamCheck;
+use shop_common::connections::{UpstreamCheck, UpstreamPool};
 use shop_common::cql::{Cql, StorageArgs, StorageKind};
 use shop_common::faults::{FaultArgs, Faults};
 use shop_common::health::{HealthCheck, Readiness, StoreCheck};
@@ -149,21 +148,9 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let admin_username = admin.username.clone();
     bootstrap::run(admin, store.clone(), hasher).await?;
 
-    let settings = config.upstream.settings();
-    let http = settings.http_client();
-    let upstream = |name, url: &str| {
-        Upstream::new(
-            name,
-            url,
-            http.clone(),
-            settings.clone(),
-            None,
-            metrics.client.clone(),
-            faults.clone(),
-        )
-    };
-    let cart_service = upstream("cart-service", &config.cart_service_url);
-    let order_service = upstream("order-service", &config.order_service_url);
+    let upstreams = UpstreamPool::new(&config.upstream, &metrics, &faults);
+    let cart_service = upstreams.upstream("cart-service", &config.cart_service_url);
+    let order_service = upstreams.upstream("order-service", &config.order_service_url);
     let readiness = Readiness::new(vec![
         Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>,
         Arc::new(UpstreamCheck(cart_service.clone())),

@@ -29,7 +29,7 @@ pub const SERVICE: ServiceInfo = ServiceInfo {
          stock reservations are internal to the shop's services.",
 };
 
-pub const PREFIX: &str = "/api";
+pub const PREFIX: &str = shop_common::models::prefix::BACKEND;
 
 #[derive(Clone)]
 pub struct AppState {

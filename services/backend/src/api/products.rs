@@ -4,6 +4,8 @@ use chrono::Utc;
 use serde::Deserialize;
 use shop_common::auth::AdminUser;
 use shop_common::extract::{Json, Path, Query};
+use shop_common::models::catalog::GetProduct;
+use shop_common::models::operation::Operation;
 use shop_common::{ApiError, ApiResult, Problem};
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -90,7 +92,7 @@ pub async fn create(
 }
 
 /// One product.
-#[utoipa::path(get, path = "/products/{product_id}", tag = "products",
+#[utoipa::path(get, path = GetProduct::ROUTE, tag = "products",
     params(("product_id" = Uuid, Path, description = "The product's id")),
     responses(
         (status = 200, description = "The product", body = Product),

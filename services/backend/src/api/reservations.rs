@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use shop_common::auth::ServiceCaller;
 use shop_common::extract::{Json, Path};
+use shop_common::models::catalog::{CommitReservation, ReleaseStock, ReserveStock};
+use shop_common::models::operation::Operation;
 use shop_common::{ApiError, ApiResult, Problem};
 use uuid::Uuid;
 
@@ -18,7 +20,7 @@ use crate::domain::{
 ///
 /// Idempotent: repeating a reservation id returns the first reservation unchanged, or
 /// finishes one a cut-off call left half-made, so a retried call never takes stock twice.
-#[utoipa::path(put, path = "/internal/reservations/{reservation_id}", tag = "internal",
+#[utoipa::path(put, path = ReserveStock::ROUTE, tag = "internal",
     request_body = ReservationRequest,
     params(("reservation_id" = Uuid, Path, description = "Chosen by the caller: the order's id")),
     security(("bearer" = [])),
@@ -65,7 +67,7 @@ pub async fn reserve(
 
 /// Binds a reservation to its order: it no longer expires, and only a release returns its
 /// stock. The order service commits after writing the order. Idempotent.
-#[utoipa::path(put, path = "/internal/reservations/{reservation_id}/commit", tag = "internal",
+#[utoipa::path(put, path = CommitReservation::ROUTE, tag = "internal",
     params(("reservation_id" = Uuid, Path, description = "The order's id")),
     security(("bearer" = [])),
     responses(
@@ -98,7 +100,7 @@ pub async fn commit(
 
 /// Returns a reservation's stock. Idempotent: releasing twice returns it once, and a
 /// release that was cut off half-way is finished by the next one.
-#[utoipa::path(delete, path = "/internal/reservations/{reservation_id}", tag = "internal",
+#[utoipa::path(delete, path = ReleaseStock::ROUTE, tag = "internal",
     params(("reservation_id" = Uuid, Path, description = "The order's id")),
     security(("bearer" = [])),
     responses(

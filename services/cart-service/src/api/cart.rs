@@ -1,15 +1,17 @@
 //! The caller's own cart. Every handler works on the cart of the token's user only.
 
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use shop_common::auth::AuthUser;
-use shop_common::client::{Body, Credentials};
+use shop_common::client::Credentials;
 use shop_common::extract::{Json, Path};
 use shop_common::models::cart::{
-    Cart, CartItemCreate, CartItemUpdate, CartTotal, MAX_CART_LINES, MAX_ITEM_QUANTITY,
+    Cart, CartItemCreate, CartItemUpdate, CartTotal, CheckoutCart, GetCart, MAX_CART_LINES,
+    MAX_ITEM_QUANTITY,
 };
-use shop_common::models::catalog::{Product, StockLine};
-use shop_common::models::order::{Order, OrderCreate};
+use shop_common::models::catalog::{GetProduct, Product, StockLine};
+use shop_common::models::operation::Operation;
+use shop_common::models::order::{Order, OrderCreate, PlaceOrder};
 use shop_common::{ApiError, ApiResult, Problem};
 use uuid::Uuid;
 
@@ -18,7 +20,7 @@ use crate::domain::{check_quantity, checkout_key};
 use crate::store::{AddOutcome, NewItem};
 
 /// The caller's cart.
-#[utoipa::path(get, path = "/cart/", tag = "cart", security(("bearer" = [])),
+#[utoipa::path(get, path = GetCart::ROUTE, tag = "cart", security(("bearer" = [])),
     responses(
         (status = 200, description = "The cart (empty if never used)", body = Cart),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
@@ -102,8 +104,11 @@ async fn add_checked_item(
 }
 
 async fn fetch_product(state: &AppState, product_id: Uuid) -> ApiResult<Product> {
-    let path = format!("/api/products/{product_id}");
-    match state.backend.get_json(&path, Credentials::None).await {
+    match state
+        .backend
+        .call(&GetProduct { product_id }, Credentials::None)
+        .await
+    {
         Ok(product) => Ok(product),
         Err(err) if err.status() == Some(StatusCode::NOT_FOUND) => Err(ApiError::Unprocessable(
             format!("product {product_id} does not exist"),
@@ -204,7 +209,7 @@ pub async fn total(State(state): State<AppState>, caller: AuthUser) -> ApiResult
 /// Turns the cart into an order at the prices of this moment, then empties it.
 ///
 /// Checking out the same cart twice (a retry, a double click) yields one order.
-#[utoipa::path(post, path = "/cart/checkout", tag = "cart", security(("bearer" = [])),
+#[utoipa::path(post, path = CheckoutCart::ROUTE, tag = "cart", security(("bearer" = [])),
     responses(
         (status = 201, description = "The order", body = Order),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
@@ -232,7 +237,7 @@ async fn order_cart(
     if cart.items.is_empty() {
         return Err(ApiError::Conflict("the cart is empty".to_owned()));
     }
-    let order_request = OrderCreate {
+    let request = OrderCreate {
         items: cart
             .items
             .iter()
@@ -242,17 +247,13 @@ async fn order_cart(
             })
             .collect(),
     };
-    let body = Body::json(&order_request)
-        .map_err(|err| ApiError::Internal(format!("cannot encode an order: {err}")))?;
-    let order: Order = state
+    let place = PlaceOrder {
+        request,
+        idempotency_key: checkout_key(cart),
+    };
+    let order = state
         .order_service
-        .send_json_with_key(
-            Method::POST,
-            "/order-api/orders/",
-            Some(body),
-            caller.credentials(),
-            &checkout_key(cart),
-        )
+        .call(&place, caller.credentials())
         .await?;
     state.store.remove_ordered(caller.id, &cart.items).await?;
     Ok((StatusCode::CREATED, Json(order)))

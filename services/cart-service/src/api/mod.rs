@@ -27,7 +27,7 @@ pub const SERVICE: ServiceInfo = ServiceInfo {
          turns a cart into an order.",
 };
 
-pub const PREFIX: &str = "/cart-api";
+pub const PREFIX: &str = shop_common::models::prefix::CART;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -11,22 +11,31 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use bytes::Bytes;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use breaker::{BreakerState, CircuitBreaker, Permit};
-pub use service_token::{ServiceTokens, TokenResponse};
+pub use service_token::ServiceTokens;
 
 use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::faults::{Faults, Injection};
+use crate::models::operation::{Body, Operation};
 use crate::problem::{ApiError, Problem};
 use crate::telemetry::metrics::ClientMetrics;
 use crate::telemetry::trace;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// One call as it goes out, and again on each retry.
+struct Call<'a> {
+    method: Method,
+    path: String,
+    body: Option<Body>,
+    credentials: Credentials<'a>,
+    idempotency_key: Option<String>,
+}
 
 /// How a call authenticates.
 #[derive(Debug, Clone, Copy)]
@@ -36,29 +45,6 @@ pub enum Credentials<'a> {
     Bearer(&'a str),
     /// This service's client-credentials token, for calls on no user's behalf.
     Service,
-}
-
-/// A serialized request body, kept as bytes so a retry resends exactly the same thing.
-#[derive(Debug, Clone)]
-pub struct Body {
-    content_type: &'static str,
-    bytes: Bytes,
-}
-
-impl Body {
-    pub fn json(value: &impl Serialize) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            content_type: "application/json",
-            bytes: serde_json::to_vec(value)?.into(),
-        })
-    }
-
-    pub fn form(value: &impl Serialize) -> Result<Self, serde_urlencoded::ser::Error> {
-        Ok(Self {
-            content_type: "application/x-www-form-urlencoded",
-            bytes: serde_urlencoded::to_string(value)?.into(),
-        })
-    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -77,6 +63,8 @@ pub enum UpstreamError {
     },
     #[error("{upstream} sent a response this service does not understand")]
     InvalidResponse { upstream: &'static str },
+    #[error("a request to {upstream} could not be encoded")]
+    Unencodable { upstream: &'static str },
 }
 
 impl UpstreamError {
@@ -89,7 +77,9 @@ impl UpstreamError {
                     | StatusCode::SERVICE_UNAVAILABLE
                     | StatusCode::GATEWAY_TIMEOUT
             ),
-            Self::CircuitOpen { .. } | Self::InvalidResponse { .. } => false,
+            Self::CircuitOpen { .. } | Self::InvalidResponse { .. } | Self::Unencodable { .. } => {
+                false
+            }
         }
     }
 
@@ -98,7 +88,7 @@ impl UpstreamError {
         match self {
             Self::Status { status, .. } => status.is_server_error(),
             Self::Unreachable { .. } | Self::Timeout { .. } | Self::InvalidResponse { .. } => true,
-            Self::CircuitOpen { .. } => false,
+            Self::CircuitOpen { .. } | Self::Unencodable { .. } => false,
         }
     }
 
@@ -122,6 +112,7 @@ impl From<UpstreamError> for ApiError {
                 problem: Some(problem),
                 ..
             } if status.is_client_error() => ApiError::Relayed(problem.clone()),
+            UpstreamError::Unencodable { .. } => ApiError::Internal(err.to_string()),
             UpstreamError::Status { upstream, .. }
             | UpstreamError::InvalidResponse { upstream } => {
                 ApiError::BadGateway(format!("{upstream} failed to handle the request"))
@@ -222,58 +213,42 @@ impl Upstream {
         self.inner.breaker.state()
     }
 
-    pub async fn get_json<T: DeserializeOwned>(
+    /// Makes `operation`'s call, authenticated with `credentials`, and reads its answer.
+    pub async fn call<O: Operation>(
         &self,
-        path: &str,
+        operation: &O,
         credentials: Credentials<'_>,
-    ) -> Result<T, UpstreamError> {
-        self.send_json(Method::GET, path, None, credentials).await
-    }
-
-    pub async fn send_json<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Body>,
-        credentials: Credentials<'_>,
-    ) -> Result<T, UpstreamError> {
-        let bytes = self.send(method, path, body, credentials, None).await?;
+    ) -> Result<O::Response, UpstreamError> {
+        let body = operation.body().map_err(|err| {
+            tracing::warn!(upstream = self.name(), error = %err, "unencodable request");
+            UpstreamError::Unencodable {
+                upstream: self.name(),
+            }
+        })?;
+        let call = Call {
+            method: O::METHOD,
+            path: operation.path(),
+            body,
+            credentials,
+            idempotency_key: operation.idempotency_key(),
+        };
+        let bytes = self.send(&call).await?;
         self.decode(&bytes)
     }
 
-    /// A non-idempotent call made safe to retry: the upstream deduplicates it by `key`
-    /// (sent as the `Idempotency-Key` header).
-    pub async fn send_json_with_key<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Body>,
-        credentials: Credentials<'_>,
-        key: &str,
-    ) -> Result<T, UpstreamError> {
-        let bytes = self
-            .send(method, path, body, credentials, Some(key))
-            .await?;
-        self.decode(&bytes)
-    }
-
+    /// An empty answer (204) reads as JSON `null`, i.e. `()`.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, UpstreamError> {
-        serde_json::from_slice(bytes).map_err(|err| {
+        let json = if bytes.is_empty() { b"null" } else { bytes };
+        serde_json::from_slice(json).map_err(|err| {
             tracing::warn!(upstream = self.name(), error = %err, "undecodable upstream response");
             self.invalid_response()
         })
     }
 
     /// Sends with retries (idempotent calls only) and returns a 2xx body.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Body>,
-        credentials: Credentials<'_>,
-        idempotency_key: Option<&str>,
-    ) -> Result<Bytes, UpstreamError> {
-        let retries_allowed = if idempotency_key.is_some() || is_idempotent(&method) {
+    async fn send(&self, call: &Call<'_>) -> Result<Bytes, UpstreamError> {
+        let credentials = call.credentials;
+        let retries_allowed = if call.idempotency_key.is_some() || is_idempotent(&call.method) {
             self.inner.settings.max_retries
         } else {
             0
@@ -281,9 +256,7 @@ impl Upstream {
         let mut token_refreshed = false;
         let mut attempt = 0;
         loop {
-            let result = self
-                .attempt(&method, path, body.as_ref(), credentials, idempotency_key)
-                .await;
+            let result = self.attempt(call).await;
             match result {
                 Err(UpstreamError::Status {
                     status: StatusCode::UNAUTHORIZED,
@@ -318,14 +291,8 @@ impl Upstream {
         }
     }
 
-    async fn attempt(
-        &self,
-        method: &Method,
-        path: &str,
-        body: Option<&Body>,
-        credentials: Credentials<'_>,
-        idempotency_key: Option<&str>,
-    ) -> Result<Bytes, UpstreamError> {
+    async fn attempt(&self, call: &Call<'_>) -> Result<Bytes, UpstreamError> {
+        let method = &call.method;
         let inner = &self.inner;
         // Held across the call: if this future is dropped mid-call, the permit resolves itself.
         let Some(permit) = inner.breaker.try_acquire() else {
@@ -338,21 +305,8 @@ impl Upstream {
         };
         let started = std::time::Instant::now();
         let result = match inner.faults.for_upstream(inner.name) {
-            None => {
-                self.exchange(method, path, body, credentials, idempotency_key)
-                    .await
-            }
-            Some(injection) => {
-                self.exchange_with_fault(
-                    injection,
-                    method,
-                    path,
-                    body,
-                    credentials,
-                    idempotency_key,
-                )
-                .await
-            }
+            None => self.exchange(call).await,
+            Some(injection) => self.exchange_with_fault(injection, call).await,
         };
         match &result {
             Err(err) if err.counts_against_breaker() => permit.failed(),
@@ -368,16 +322,10 @@ impl Upstream {
     }
 
     /// One HTTP exchange, in a client span whose context travels in `traceparent`.
-    async fn exchange(
-        &self,
-        method: &Method,
-        path: &str,
-        body: Option<&Body>,
-        credentials: Credentials<'_>,
-        idempotency_key: Option<&str>,
-    ) -> Result<Bytes, UpstreamError> {
+    async fn exchange(&self, call: &Call<'_>) -> Result<Bytes, UpstreamError> {
         let inner = &self.inner;
-        let url = format!("{}{path}", inner.base_url);
+        let method = &call.method;
+        let url = format!("{}{}", inner.base_url, call.path);
         let span = tracing::info_span!(
             "upstream call",
             otel.name = %method,
@@ -395,23 +343,23 @@ impl Upstream {
             .request(method.clone(), url)
             .headers(headers)
             .header(header::ACCEPT, "application/json");
-        if let Some(body) = body {
+        if let Some(body) = &call.body {
             request = request
                 .header(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static(body.content_type),
+                    HeaderValue::from_static(body.content_type()),
                 )
-                .body(body.bytes.clone());
+                .body(body.bytes());
         }
-        if let Some(key) = idempotency_key {
+        if let Some(key) = &call.idempotency_key {
             request = request.header(IDEMPOTENCY_KEY, key);
         }
-        match credentials {
+        match call.credentials {
             Credentials::None => {}
             Credentials::Bearer(token) => request = request.bearer_auth(token),
             Credentials::Service => request = request.bearer_auth(self.service_token().await?),
         }
-        let call = async {
+        let answer = async {
             let response = request
                 .send()
                 .await
@@ -438,7 +386,7 @@ impl Upstream {
                 problem: serde_json::from_slice(&bytes).ok().map(Box::new),
             })
         };
-        let result = call.instrument(span.clone()).await;
+        let result = answer.instrument(span.clone()).await;
         if matches!(&result, Err(err) if err.counts_against_breaker()) {
             span.record("otel.status_code", "ERROR");
         }
@@ -450,11 +398,7 @@ impl Upstream {
     async fn exchange_with_fault(
         &self,
         injection: Injection,
-        method: &Method,
-        path: &str,
-        body: Option<&Body>,
-        credentials: Credentials<'_>,
-        idempotency_key: Option<&str>,
+        call: &Call<'_>,
     ) -> Result<Bytes, UpstreamError> {
         // An injected delay is bounded by the call's timeout, as a slow upstream would be.
         let budget = self.inner.settings.request_timeout;
@@ -475,10 +419,7 @@ impl Upstream {
                     problem: None,
                 })
             }
-            None => {
-                self.exchange(method, path, body, credentials, idempotency_key)
-                    .await
-            }
+            None => self.exchange(call).await,
         }
     }
 
@@ -520,6 +461,7 @@ fn outcome(result: &Result<Bytes, UpstreamError>) -> &'static str {
         Err(UpstreamError::Timeout { .. }) => "timeout",
         Err(UpstreamError::Unreachable { .. }) => "connect_error",
         Err(UpstreamError::CircuitOpen { .. }) => "circuit_open",
+        Err(UpstreamError::Unencodable { .. }) => "client_error",
     }
 }
 

@@ -2,27 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use super::{Body, Credentials, Upstream, UpstreamError};
-
-/// The token endpoint's answer (RFC 6749 section 5.1).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Always `bearer`.
-    pub token_type: String,
-    /// Seconds until the token expires.
-    pub expires_in: u64,
-}
-
-#[derive(Serialize)]
-struct ClientCredentialsForm<'a> {
-    grant_type: &'static str,
-    client_id: &'a str,
-    client_secret: &'a str,
-}
+use super::{Credentials, Upstream, UpstreamError};
+use crate::models::identity::IssueServiceToken;
 
 /// Fetches and caches this service's own token from the user service.
 pub struct ServiceTokens {
@@ -52,20 +33,12 @@ impl ServiceTokens {
         {
             return Ok(token.clone());
         }
-        let form = ClientCredentialsForm {
-            grant_type: "client_credentials",
+        let issue = IssueServiceToken {
             client_id: &self.client_id,
             client_secret: &self.client_secret,
         };
-        let body = Body::form(&form).map_err(|_| self.user_service.invalid_response())?;
         // Boxed: fetching a token is itself an upstream call, which may need a token.
-        let response: TokenResponse = Box::pin(self.user_service.send_json(
-            reqwest::Method::POST,
-            "/user-api/token",
-            Some(body),
-            Credentials::None,
-        ))
-        .await?;
+        let response = Box::pin(self.user_service.call(&issue, Credentials::None)).await?;
         let lifetime = Duration::from_secs(response.expires_in).saturating_sub(RENEW_BEFORE_EXPIRY);
         *cached = Some((response.access_token.clone(), Instant::now() + lifetime));
         Ok(response.access_token)

@@ -56,8 +56,18 @@ fn upstream(base_url: &str) -> Upstream {
     )
 }
 
+/// The one call these tests make.
+struct GetThing;
+
+impl Operation for GetThing {
+    const PREFIX: &'static str = "";
+    const ROUTE: &'static str = "/thing";
+    const METHOD: Method = Method::GET;
+    type Response = serde_json::Value;
+}
+
 async fn call(upstream: &Upstream) -> Result<serde_json::Value, UpstreamError> {
-    upstream.get_json("/thing", Credentials::None).await
+    upstream.call(&GetThing, Credentials::None).await
 }
 
 #[tokio::test]

@@ -1,9 +1,15 @@
-//! Carts, as the cart service serves them and the user service relays them.
+//! Carts, as the cart service serves them and the user service relays them, and the calls
+//! that read and check out a cart.
 
+use axum::http::Method;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use super::operation::Operation;
+use super::order::Order;
+use super::prefix;
 
 pub const MAX_ITEM_QUANTITY: i64 = 100;
 /// Distinct products one cart holds: as many lines as one order accepts, so that a cart
@@ -54,4 +60,24 @@ pub struct CartItemUpdate {
 pub struct CartTotal {
     pub total_cents: i64,
     pub item_count: i64,
+}
+
+/// The caller's cart.
+pub struct GetCart;
+
+impl Operation for GetCart {
+    const PREFIX: &'static str = prefix::CART;
+    const ROUTE: &'static str = "/cart/";
+    const METHOD: Method = Method::GET;
+    type Response = Cart;
+}
+
+/// Orders the caller's cart.
+pub struct CheckoutCart;
+
+impl Operation for CheckoutCart {
+    const PREFIX: &'static str = prefix::CART;
+    const ROUTE: &'static str = "/cart/checkout";
+    const METHOD: Method = Method::POST;
+    type Response = Order;
 }

@@ -1,9 +1,14 @@
-//! The catalogue as other services see it: products, and stock reservations for orders.
+//! The catalogue as other services see it: products, and stock reservations for orders,
+//! and the calls that read a product and reserve, commit and release stock.
 
+use axum::http::Method;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use super::operation::{Body, BodyError, Operation, path_with};
+use super::prefix;
 
 /// A product of the catalogue. Prices are integer cents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -53,4 +58,75 @@ pub struct Reservation {
     pub created_at: DateTime<Utc>,
     /// Until its order commits it, the stock goes back to the shelf at this moment.
     pub expires_at: DateTime<Utc>,
+}
+
+/// Reads one product (the cart service prices a new line with it).
+pub struct GetProduct {
+    pub product_id: Uuid,
+}
+
+impl Operation for GetProduct {
+    const PREFIX: &'static str = prefix::BACKEND;
+    const ROUTE: &'static str = "/products/{product_id}";
+    const METHOD: Method = Method::GET;
+    type Response = Product;
+
+    fn path(&self) -> String {
+        path_with::<Self>(self.product_id)
+    }
+}
+
+/// Holds stock for the order `reservation_id` (the order's own id).
+pub struct ReserveStock {
+    pub reservation_id: Uuid,
+    pub request: ReservationRequest,
+}
+
+/// Binds a reservation to its written order, so it no longer expires.
+pub struct CommitReservation {
+    pub reservation_id: Uuid,
+}
+
+/// Returns a reservation's stock.
+pub struct ReleaseStock {
+    pub reservation_id: Uuid,
+}
+
+const RESERVATION: &str = "/internal/reservations/{reservation_id}";
+
+impl Operation for ReserveStock {
+    const PREFIX: &'static str = prefix::BACKEND;
+    const ROUTE: &'static str = RESERVATION;
+    const METHOD: Method = Method::PUT;
+    type Response = Reservation;
+
+    fn path(&self) -> String {
+        path_with::<Self>(self.reservation_id)
+    }
+
+    fn body(&self) -> Result<Option<Body>, BodyError> {
+        Body::json(&self.request).map(Some)
+    }
+}
+
+impl Operation for CommitReservation {
+    const PREFIX: &'static str = prefix::BACKEND;
+    const ROUTE: &'static str = "/internal/reservations/{reservation_id}/commit";
+    const METHOD: Method = Method::PUT;
+    type Response = Reservation;
+
+    fn path(&self) -> String {
+        path_with::<Self>(self.reservation_id)
+    }
+}
+
+impl Operation for ReleaseStock {
+    const PREFIX: &'static str = prefix::BACKEND;
+    const ROUTE: &'static str = RESERVATION;
+    const METHOD: Method = Method::DELETE;
+    type Response = ();
+
+    fn path(&self) -> String {
+        path_with::<Self>(self.reservation_id)
+    }
 }

@@ -1,6 +1,17 @@
-//! The shapes that cross service boundaries: one definition, served by one service and
-//! read by the others.
+//! The shapes that cross service boundaries, and the calls that carry them: one definition,
+//! served by one service and used by the others. Each call between services is a type
+//! implementing [`Operation`](operation::Operation), next to the shapes it carries.
 
 pub mod cart;
 pub mod catalog;
+pub mod identity;
+pub mod operation;
 pub mod order;
+
+/// Where each service's routes live, below the shop's one address space.
+pub mod prefix {
+    pub const BACKEND: &str = "/api";
+    pub const CART: &str = "/cart-api";
+    pub const ORDER: &str = "/order-api";
+    pub const USER: &str = "/user-api";
+}

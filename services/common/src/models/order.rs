@@ -1,11 +1,15 @@
-//! Orders, as the order service serves them and the cart and user services use them.
+//! Orders, as the order service serves them and the cart and user services use them, and
+//! the calls that place and read them and report their changes to the user service.
 
+use axum::http::Method;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::catalog::StockLine;
+use super::operation::{Body, BodyError, Operation};
+use super::prefix;
 
 pub const MAX_ORDER_LINES: usize = 50;
 
@@ -122,6 +126,82 @@ pub struct OrderSummary {
     pub user_id: Uuid,
     pub order_count: i64,
     pub total_spent_cents: i64,
+}
+
+/// Places an order: the cart service's checkout. Deduplicated by its key, so a retry
+/// places the order once.
+pub struct PlaceOrder {
+    pub request: OrderCreate,
+    pub idempotency_key: String,
+}
+
+impl Operation for PlaceOrder {
+    const PREFIX: &'static str = prefix::ORDER;
+    const ROUTE: &'static str = "/orders/";
+    const METHOD: Method = Method::POST;
+    type Response = Order;
+
+    fn body(&self) -> Result<Option<Body>, BodyError> {
+        Body::json(&self.request).map(Some)
+    }
+
+    fn idempotency_key(&self) -> Option<String> {
+        Some(self.idempotency_key.clone())
+    }
+}
+
+/// The caller's own orders, newest first: `limit` of them, or the service's default page.
+pub struct ListOwnOrders {
+    pub limit: Option<usize>,
+}
+
+impl Operation for ListOwnOrders {
+    const PREFIX: &'static str = prefix::ORDER;
+    const ROUTE: &'static str = "/orders/";
+    const METHOD: Method = Method::GET;
+    type Response = Vec<Order>;
+
+    fn path(&self) -> String {
+        let own = format!("{}{}?scope=own", Self::PREFIX, Self::ROUTE);
+        match self.limit {
+            Some(limit) => format!("{own}&limit={limit}"),
+            None => own,
+        }
+    }
+}
+
+/// The caller's orders in numbers.
+pub struct GetOrderSummary;
+
+impl Operation for GetOrderSummary {
+    const PREFIX: &'static str = prefix::ORDER;
+    const ROUTE: &'static str = "/orders/summary";
+    const METHOD: Method = Method::GET;
+    type Response = OrderSummary;
+}
+
+/// Tells the user service of an order's status change; deduplicated per order and status.
+pub struct RecordOrderEvent {
+    pub event: OrderEvent,
+}
+
+impl Operation for RecordOrderEvent {
+    const PREFIX: &'static str = prefix::USER;
+    const ROUTE: &'static str = "/internal/order-events";
+    const METHOD: Method = Method::POST;
+    type Response = ();
+
+    fn body(&self) -> Result<Option<Body>, BodyError> {
+        Body::json(&self.event).map(Some)
+    }
+
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!(
+            "{}-{}",
+            self.event.order_id,
+            self.event.status.as_str()
+        ))
+    }
 }
 
 #[cfg(test)]

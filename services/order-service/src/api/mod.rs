@@ -24,7 +24,7 @@ pub const SERVICE: ServiceInfo = ServiceInfo {
          statuses in the background, cancellable until they ship.",
 };
 
-pub const PREFIX: &str = "/order-api";
+pub const PREFIX: &str = shop_common::models::prefix::ORDER;
 
 #[derive(Clone)]
 pub struct AppState {

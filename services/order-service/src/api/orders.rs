@@ -4,8 +4,10 @@ use serde::Deserialize;
 use shop_common::auth::{AdminUser, AuthUser};
 use shop_common::client::IDEMPOTENCY_KEY;
 use shop_common::extract::{Json, Path, Query};
+use shop_common::models::operation::Operation;
 use shop_common::models::order::{
-    Order, OrderCreate, OrderStatus, OrderStatusUpdate, OrderSummary,
+    GetOrderSummary, ListOwnOrders, Order, OrderCreate, OrderStatus, OrderStatusUpdate,
+    OrderSummary, PlaceOrder,
 };
 use shop_common::validate::Validator;
 use shop_common::{ApiError, ApiResult, Problem};
@@ -36,7 +38,7 @@ pub struct ListParams {
 }
 
 /// The caller's orders, or everyone's for an admin; newest first.
-#[utoipa::path(get, path = "/orders/", tag = "orders", params(ListParams), security(("bearer" = [])),
+#[utoipa::path(get, path = ListOwnOrders::ROUTE, tag = "orders", params(ListParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "The orders", body = Vec<Order>),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
@@ -76,7 +78,7 @@ pub async fn list(
 ///
 /// With an `Idempotency-Key` header, repeating the request returns the first order (200)
 /// instead of placing another.
-#[utoipa::path(post, path = "/orders/", tag = "orders", request_body = OrderCreate,
+#[utoipa::path(post, path = PlaceOrder::ROUTE, tag = "orders", request_body = OrderCreate,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: one order per key and user")),
     security(("bearer" = [])),
     responses(
@@ -126,7 +128,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
 /// How many orders the caller has and what they spent (cancelled orders left out).
 ///
 /// Over the caller's latest 1000 orders, the most a listing returns.
-#[utoipa::path(get, path = "/orders/summary", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = GetOrderSummary::ROUTE, tag = "orders", security(("bearer" = [])),
     responses(
         (status = 200, description = "The summary", body = OrderSummary),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),

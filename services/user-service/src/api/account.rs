@@ -5,8 +5,10 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use serde::Deserialize;
 use shop_common::auth::Role;
-use shop_common::client::TokenResponse;
 use shop_common::extract::{Form, Json};
+use shop_common::models::identity::TokenResponse;
+use shop_common::models::identity::{FetchSigningKeys, IssueServiceToken};
+use shop_common::models::operation::Operation;
 use shop_common::server;
 use shop_common::{ApiError, ApiResult, Problem};
 use utoipa::ToSchema;
@@ -80,7 +82,7 @@ pub struct TokenForm {
 }
 
 /// Issues an access token (an EdDSA-signed JWT).
-#[utoipa::path(post, path = "/token", tag = "auth",
+#[utoipa::path(post, path = IssueServiceToken::ROUTE, tag = "auth",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "A bearer token", body = TokenResponse),
@@ -164,7 +166,7 @@ fn client_credentials_grant(state: &AppState, form: TokenForm) -> ApiResult<Stri
 }
 
 /// The public keys that verify the shop's tokens (RFC 7517 JSON Web Key Set).
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+#[utoipa::path(get, path = FetchSigningKeys::ROUTE, tag = "auth",
     responses((status = 200, description = "The key set", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> Json<jsonwebtoken::jwk::JwkSet> {
     Json(state.signer.jwks())

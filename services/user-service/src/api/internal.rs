@@ -4,13 +4,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use shop_common::auth::ServiceCaller;
 use shop_common::extract::Json;
-use shop_common::models::order::OrderEvent;
+use shop_common::models::operation::Operation;
+use shop_common::models::order::{OrderEvent, RecordOrderEvent};
 use shop_common::{ApiError, ApiResult, Problem};
 
 use super::AppState;
 
 /// The order service reports an order's status change.
-#[utoipa::path(post, path = "/internal/order-events", tag = "internal", request_body = OrderEvent,
+#[utoipa::path(post, path = RecordOrderEvent::ROUTE, tag = "internal", request_body = OrderEvent,
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Recorded"),

@@ -1,23 +1,19 @@
 //! The caller's own account, and their cart and orders as the other services hold them.
 
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use shop_common::auth::AuthUser;
 use shop_common::extract::Json;
-use shop_common::models::cart::Cart;
-use shop_common::models::order::{Order, OrderSummary};
+use shop_common::models::cart::{Cart, CheckoutCart, GetCart};
+use shop_common::models::order::{GetOrderSummary, ListOwnOrders, Order};
 use shop_common::{ApiError, ApiResult, Problem};
 
 use super::AppState;
 use crate::domain::{TotalSpent, User, UserChange, UserProfile, UserUpdate};
 
-const OWN_ORDERS: &str = "/order-api/orders/?scope=own";
 /// The profile shows the caller's latest orders only: it is one page, not their history
 /// (`/users/me/orders` lists more).
 const PROFILE_ORDERS: usize = 20;
-const ORDER_SUMMARY: &str = "/order-api/orders/summary";
-const CART: &str = "/cart-api/cart/";
-const CHECKOUT: &str = "/cart-api/cart/checkout";
 
 /// The caller's account.
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
@@ -96,16 +92,14 @@ pub async fn profile(
     caller: AuthUser,
 ) -> ApiResult<Json<UserProfile>> {
     let credentials = caller.credentials();
-    let latest_orders = format!("{OWN_ORDERS}&limit={PROFILE_ORDERS}");
+    let latest_orders = ListOwnOrders {
+        limit: Some(PROFILE_ORDERS),
+    };
     let (user, cart, orders, summary, events) = tokio::join!(
         current_user(&state, &caller),
-        state.cart_service.get_json::<Cart>(CART, credentials),
-        state
-            .order_service
-            .get_json::<Vec<Order>>(&latest_orders, credentials),
-        state
-            .order_service
-            .get_json::<OrderSummary>(ORDER_SUMMARY, credentials),
+        state.cart_service.call(&GetCart, credentials),
+        state.order_service.call(&latest_orders, credentials),
+        state.order_service.call(&GetOrderSummary, credentials),
         state.store.order_events(caller.id),
     );
     Ok(Json(UserProfile {
@@ -132,7 +126,7 @@ pub async fn orders(
 ) -> ApiResult<Json<Vec<Order>>> {
     let orders = state
         .order_service
-        .get_json(OWN_ORDERS, caller.credentials())
+        .call(&ListOwnOrders { limit: None }, caller.credentials())
         .await?;
     Ok(Json(orders))
 }
@@ -154,7 +148,7 @@ pub async fn checkout(
 ) -> ApiResult<(StatusCode, Json<Order>)> {
     let order = state
         .cart_service
-        .send_json(Method::POST, CHECKOUT, None, caller.credentials())
+        .call(&CheckoutCart, caller.credentials())
         .await?;
     Ok((StatusCode::CREATED, Json(order)))
 }
@@ -171,7 +165,7 @@ pub async fn checkout(
 pub async fn cart(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<Cart>> {
     let cart = state
         .cart_service
-        .get_json(CART, caller.credentials())
+        .call(&GetCart, caller.credentials())
         .await?;
     Ok(Json(cart))
 }
@@ -189,9 +183,9 @@ pub async fn total_spent(
     State(state): State<AppState>,
     caller: AuthUser,
 ) -> ApiResult<Json<TotalSpent>> {
-    let summary: OrderSummary = state
+    let summary = state
         .order_service
-        .get_json(ORDER_SUMMARY, caller.credentials())
+        .call(&GetOrderSummary, caller.credentials())
         .await?;
     Ok(Json(TotalSpent {
         user_id: summary.user_id,

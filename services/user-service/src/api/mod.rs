@@ -30,7 +30,7 @@ pub const SERVICE: ServiceInfo = ServiceInfo {
          user's view of their cart and orders.",
 };
 
-pub const PREFIX: &str = "/user-api";
+pub const PREFIX: &str = shop_common::models::prefix::USER;
 
 #[derive(Clone)]
 pub struct AppState {
