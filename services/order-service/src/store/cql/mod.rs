@@ -10,14 +10,20 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::try_join_all;
-use scylla::response::query_result::{QueryResult, QueryRowsResult};
-use scylla::value::{Counter, CqlValue, Row};
-use scylla::{DeserializeRow, DeserializeValue, SerializeValue};
-use shop_common::cql::{Cql, Migration, Schema};
-use shop_common::models::order::{Order, OrderItem, OrderStatus, StatusChange};
+use scylla::value::Counter;
+use shop_common::cql::Cql;
+use shop_common::models::order::{Order, OrderStatus, StatusChange};
 use shop_common::store::{Ping, StoreError, StoreResult};
 use uuid::Uuid;
 
+mod rows;
+mod schema;
+
+use self::rows::{
+    ActiveRow, OrderRow, StatusChangeValue, StatusCountRow, UnreleasedRow, UserOrderRow,
+    decode_error, lwt_applied, parse_status, rows,
+};
+pub use self::schema::SCHEMA;
 use super::{CreateOutcome, OrderStore, TransitionOutcome};
 
 pub const DEFAULT_KEYSPACE: &str = "shop_orders";
@@ -33,170 +39,8 @@ const MAX_CAS_ATTEMPTS: usize = 16;
 /// still missing this long after belongs to a create that failed, and is dropped.
 const MISSING_ORDER_GRACE: TimeDelta = TimeDelta::minutes(1);
 
-const ORDER_COLUMNS: &str =
-    "id, user_id, items, total_cents, status, created_at, updated_at, history";
-
-pub static SCHEMA: Schema = Schema {
-    migrations: &[
-        Migration {
-            version: "0001_orders",
-            cql: include_str!("../../migrations/0001_orders.cql"),
-        },
-        Migration {
-            version: "0002_short_tombstone_grace",
-            cql: include_str!("../../migrations/0002_short_tombstone_grace.cql"),
-        },
-    ],
-    statements: &[
-        (
-            "select_order",
-            const_format::concatcp!("SELECT ", ORDER_COLUMNS, " FROM orders WHERE id = ?"),
-        ),
-        // The admin list: a token-ordered scan cut at LIMIT, sorted newest first afterwards.
-        (
-            "list_orders",
-            const_format::concatcp!("SELECT ", ORDER_COLUMNS, " FROM orders LIMIT ?"),
-        ),
-        (
-            "insert_order",
-            const_format::concatcp!(
-                "INSERT INTO orders (",
-                ORDER_COLUMNS,
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
-            ),
-        ),
-        (
-            "index_new_active_order",
-            "BEGIN BATCH \
-             INSERT INTO orders_by_user (user_id, created_at, order_id) VALUES (?, ?, ?); \
-             INSERT INTO active_orders (bucket, order_id, status, updated_at) VALUES (?, ?, ?, ?); \
-             APPLY BATCH",
-        ),
-        (
-            "index_new_final_order",
-            "INSERT INTO orders_by_user (user_id, created_at, order_id) VALUES (?, ?, ?)",
-        ),
-        (
-            "select_user_orders",
-            "SELECT created_at, order_id FROM orders_by_user WHERE user_id = ? LIMIT ?",
-        ),
-        (
-            "delete_user_order",
-            "DELETE FROM orders_by_user WHERE user_id = ? AND created_at = ? AND order_id = ?",
-        ),
-        (
-            "transition_order",
-            "UPDATE orders SET status = ?, updated_at = ?, history = history + ? WHERE id = ? IF status = ? AND updated_at = ?",
-        ),
-        (
-            "upsert_active_order",
-            "INSERT INTO active_orders (bucket, order_id, status, updated_at) VALUES (?, ?, ?, ?)",
-        ),
-        (
-            "delete_active_order",
-            "DELETE FROM active_orders WHERE bucket = ? AND order_id = ?",
-        ),
-        (
-            "select_active_orders",
-            "SELECT order_id, status, updated_at FROM active_orders WHERE bucket = ?",
-        ),
-        (
-            "insert_unreleased",
-            "INSERT INTO unreleased_cancellations (bucket, order_id) VALUES (?, ?)",
-        ),
-        (
-            "select_unreleased",
-            "SELECT order_id FROM unreleased_cancellations WHERE bucket = ?",
-        ),
-        (
-            "delete_unreleased",
-            "DELETE FROM unreleased_cancellations WHERE bucket = ? AND order_id = ?",
-        ),
-        (
-            "add_status_count",
-            "UPDATE order_status_counts SET orders = orders + ? WHERE status = ?",
-        ),
-        // At most one row per final status.
-        (
-            "select_status_counts",
-            "SELECT status, orders FROM order_status_counts",
-        ),
-    ],
-};
-
 pub struct CqlOrderStore {
     cql: Cql,
-}
-
-#[derive(SerializeValue, DeserializeValue)]
-struct StatusChangeValue {
-    status: String,
-    at: DateTime<Utc>,
-}
-
-#[derive(DeserializeRow)]
-struct OrderRow {
-    id: Uuid,
-    user_id: Uuid,
-    items: String,
-    total_cents: i64,
-    status: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    history: Option<Vec<StatusChangeValue>>,
-}
-
-impl OrderRow {
-    fn into_order(self) -> StoreResult<Order> {
-        let items: Vec<OrderItem> = serde_json::from_str(&self.items).map_err(|err| {
-            StoreError::Unavailable(format!("order {} is unreadable: {err}", self.id))
-        })?;
-        let history = self
-            .history
-            .unwrap_or_default()
-            .into_iter()
-            .map(|change| {
-                Ok(StatusChange {
-                    status: parse_status(&change.status)?,
-                    at: change.at,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Order {
-            id: self.id,
-            user_id: self.user_id,
-            items,
-            total_cents: self.total_cents,
-            status: parse_status(&self.status)?,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            history,
-        })
-    }
-}
-
-#[derive(DeserializeRow)]
-struct UserOrderRow {
-    created_at: DateTime<Utc>,
-    order_id: Uuid,
-}
-
-#[derive(DeserializeRow)]
-struct ActiveRow {
-    order_id: Uuid,
-    status: String,
-    updated_at: DateTime<Utc>,
-}
-
-#[derive(DeserializeRow)]
-struct UnreleasedRow {
-    order_id: Uuid,
-}
-
-#[derive(DeserializeRow)]
-struct StatusCountRow {
-    status: String,
-    orders: Option<Counter>,
 }
 
 impl CqlOrderStore {
@@ -574,15 +418,6 @@ impl Ping for CqlOrderStore {
     }
 }
 
-impl From<&StatusChange> for StatusChangeValue {
-    fn from(change: &StatusChange) -> Self {
-        Self {
-            status: change.status.as_str().to_owned(),
-            at: change.at,
-        }
-    }
-}
-
 /// The bucket of an order in the bucketed index tables.
 fn bucket(id: Uuid) -> i32 {
     (id.as_u128() % BUCKETS as u128) as i32
@@ -590,13 +425,6 @@ fn bucket(id: Uuid) -> i32 {
 
 fn is_final(status: OrderStatus) -> bool {
     status.next_automatic().is_none()
-}
-
-fn parse_status(text: &str) -> StoreResult<OrderStatus> {
-    OrderStatus::ALL
-        .into_iter()
-        .find(|status| status.as_str() == text)
-        .ok_or_else(|| decode_error(format!("unknown order status {text:?}")))
 }
 
 /// Cassandra keeps timestamps in milliseconds: the order as it reads back.
@@ -622,26 +450,4 @@ fn newest_first(mut orders: Vec<Order>, limit: usize) -> Vec<Order> {
     orders.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     orders.truncate(limit);
     orders
-}
-
-fn rows(result: QueryResult) -> StoreResult<QueryRowsResult> {
-    result.into_rows_result().map_err(decode_error)
-}
-
-/// Whether a lightweight transaction applied (`[applied]`, its result's first column).
-fn lwt_applied(result: QueryResult) -> StoreResult<bool> {
-    let row = rows(result)?
-        .maybe_first_row::<Row>()
-        .map_err(decode_error)?
-        .ok_or_else(|| {
-            StoreError::Unavailable("a conditional update returned no row".to_owned())
-        })?;
-    Ok(matches!(
-        row.columns.first(),
-        Some(Some(CqlValue::Boolean(true)))
-    ))
-}
-
-fn decode_error(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("unexpected data from the database: {err}"))
 }
