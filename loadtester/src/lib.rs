@@ -28,7 +28,9 @@ use goose::metrics::GooseMetrics;
 use goose::prelude::*;
 use tokio::task::JoinHandle;
 
-pub use crate::cli::{Cli, DEFAULT_ADMIN_PASSWORD, DEFAULT_MIX, Mix, Mode, TesterOptions, ThinkRange};
+pub use crate::cli::{
+    Cli, DEFAULT_ADMIN_PASSWORD, DEFAULT_MIX, Mix, Mode, TesterOptions, ThinkRange,
+};
 use crate::client::Ctx;
 use crate::journeys::ThinkTime;
 pub use crate::open_model::OpenPlan;
