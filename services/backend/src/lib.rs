@@ -7,23 +7,17 @@ pub mod store;
 pub mod sweeper;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use clap::Parser;
 use shop_common::background::Background;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
-use shop_common::connections::Connections;
-use shop_common::cql::{Cql, StorageArgs, StorageKind};
-use shop_common::faults::{FaultArgs, Faults};
-use shop_common::health::{HealthCheck, Readiness, StoreCheck};
-use shop_common::server;
-use shop_common::telemetry::metrics::Metrics;
+use shop_common::cql::StorageArgs;
+use shop_common::faults::FaultArgs;
+use shop_common::service::{self, Skeleton};
 
 use crate::metrics::BackendMetrics;
-use crate::store::{CqlProductStore, MemoryProductStore, ProductStore};
 use crate::sweeper::ReservationSettings;
 
 pub const SERVICE_NAME: &str = "backend";
@@ -71,52 +65,27 @@ impl Config {
 /// The service's router, wired to its store and the shop's identity provider; its
 /// reservation sweeper runs in `background`.
 pub async fn app(config: &Config, background: &Background) -> anyhow::Result<Router> {
-    let metrics = Metrics::new(SERVICE_NAME);
-    let faults = Faults::new(&config.faults, &metrics);
-    let connections = Connections::new(
-        SERVICE_NAME,
-        &config.auth,
-        &config.upstream,
-        &metrics,
-        &faults,
-    )?;
-    let store: Arc<dyn ProductStore> = match config.storage.storage {
-        StorageKind::Memory => Arc::new(MemoryProductStore::new()),
-        StorageKind::Cql => {
-            let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
-            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone(), faults.clone());
-            Arc::new(CqlProductStore::new(cql))
-        }
-    };
-    let readiness = Readiness::new(vec![
-        Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>
-    ]);
-    let business = BackendMetrics::new(metrics.registry());
+    let skeleton = Skeleton::new(&api::SERVICE, &config.faults);
+    let connections = skeleton.connections(&config.auth, &config.upstream)?;
+    let store = skeleton.store(&config.storage, &store::STORES);
+    let readiness = Skeleton::readiness(store.clone(), vec![]);
+    let business = BackendMetrics::new(skeleton.metrics.registry());
     let (swept, settings, counted) = (store.clone(), config.reservations(), business.clone());
     background.spawn(|stop| sweeper::run(swept, settings, counted, stop));
     let state = api::AppState {
         store,
         verifier: connections.verifier.clone(),
-        readiness,
+        readiness: readiness.clone(),
         business,
         reservations: config.reservations(),
     };
-    Ok(api::router(
-        state,
-        &config.http.settings(),
-        metrics,
-        &faults,
-    ))
+    let http = config.http.settings();
+    Ok(skeleton.router(api::routes(state), readiness, connections.verifier, &http))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let background = Background::default();
-    let router = app(&config, &background).await?;
-    tracing::info!(address = %config.listen, "backend listening");
-    server::serve(listener, router, server::shutdown_signal()).await?;
-    background.stop().await;
-    Ok(())
+    service::run(&api::SERVICE, config.listen, async |background| {
+        app(&config, background).await
+    })
+    .await
 }

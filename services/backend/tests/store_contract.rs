@@ -9,7 +9,7 @@ use backend::domain::{
     CommitOutcome, Product, ProductCreate, ProductLedger, ProductUpdate, ReservationState,
     ReserveOutcome, StockAudit, StockLine,
 };
-use backend::store::{CqlProductStore, MemoryProductStore, ProductStore, SCHEMA};
+use backend::store::ProductStore;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use shop_common::faults::{FaultCreate, Faults};
@@ -17,12 +17,10 @@ use shop_common::store_contract;
 use shop_common::testing::{StoreContract, TestKeyspace};
 use uuid::Uuid;
 
-static STORES: StoreContract<dyn ProductStore> = StoreContract {
+static CONTRACT: StoreContract<dyn ProductStore> = StoreContract {
     service: "backend",
-    schema: &SCHEMA,
     keyspace_prefix: "test_backend",
-    memory: || Arc::new(MemoryProductStore::new()),
-    cql: |cql| Arc::new(CqlProductStore::new(cql)),
+    stores: &backend::store::STORES,
 };
 
 fn product(name: &str, price_cents: i64, stock: i64) -> Product {
@@ -71,7 +69,7 @@ async fn stock(store: &dyn ProductStore, id: Uuid) -> i64 {
         .stock
 }
 
-store_contract!(STORES, products_round_trip);
+store_contract!(CONTRACT, products_round_trip);
 async fn products_round_trip(store: Arc<dyn ProductStore>) {
     let mug = product("Mug", 1250, 7);
     store.create(&mug).await.unwrap();
@@ -101,7 +99,7 @@ async fn products_round_trip(store: Arc<dyn ProductStore>) {
     assert!(store.update(mug.id, &update).await.unwrap().is_none());
 }
 
-store_contract!(STORES, lists_every_product_once_across_pages);
+store_contract!(CONTRACT, lists_every_product_once_across_pages);
 async fn lists_every_product_once_across_pages(store: Arc<dyn ProductStore>) {
     let mut created = HashSet::new();
     for index in 0..7 {
@@ -125,7 +123,7 @@ async fn lists_every_product_once_across_pages(store: Arc<dyn ProductStore>) {
     assert!(store.list(Some("not a cursor!"), 3).await.is_err());
 }
 
-store_contract!(STORES, reservations_take_all_lines_or_none);
+store_contract!(CONTRACT, reservations_take_all_lines_or_none);
 async fn reservations_take_all_lines_or_none(store: Arc<dyn ProductStore>) {
     let plenty = product("plenty", 300, 10);
     let scarce = product("scarce", 900, 1);
@@ -180,7 +178,7 @@ async fn reservations_take_all_lines_or_none(store: Arc<dyn ProductStore>) {
     assert_eq!(stock(store.as_ref(), plenty.id).await, 10);
 }
 
-store_contract!(STORES, reservations_are_idempotent_and_released_once);
+store_contract!(CONTRACT, reservations_are_idempotent_and_released_once);
 async fn reservations_are_idempotent_and_released_once(store: Arc<dyn ProductStore>) {
     let item = product("lamp", 4999, 5);
     store.create(&item).await.unwrap();
@@ -214,7 +212,7 @@ async fn reservations_are_idempotent_and_released_once(store: Arc<dyn ProductSto
     );
 }
 
-store_contract!(STORES, concurrent_reservations_never_oversell);
+store_contract!(CONTRACT, concurrent_reservations_never_oversell);
 async fn concurrent_reservations_never_oversell(store: Arc<dyn ProductStore>) {
     let item = product("flash sale", 100, 10);
     store.create(&item).await.unwrap();
@@ -243,7 +241,7 @@ async fn concurrent_reservations_never_oversell(store: Arc<dyn ProductStore>) {
     assert_eq!(stock(store.as_ref(), item.id).await, 0);
 }
 
-store_contract!(STORES, stock_updates_by_admins_do_not_lose_reservations);
+store_contract!(CONTRACT, stock_updates_by_admins_do_not_lose_reservations);
 async fn stock_updates_by_admins_do_not_lose_reservations(store: Arc<dyn ProductStore>) {
     let item = product("restocked", 100, 5);
     store.create(&item).await.unwrap();
@@ -267,7 +265,10 @@ async fn stock_updates_by_admins_do_not_lose_reservations(store: Arc<dyn Product
     assert_eq!((updated.name.as_str(), updated.stock), ("renamed", 3));
 }
 
-store_contract!(STORES, reservations_that_expire_uncommitted_are_taken_back);
+store_contract!(
+    CONTRACT,
+    reservations_that_expire_uncommitted_are_taken_back
+);
 async fn reservations_that_expire_uncommitted_are_taken_back(store: Arc<dyn ProductStore>) {
     let item = product("expiring", 100, 5);
     store.create(&item).await.unwrap();
@@ -324,7 +325,7 @@ async fn reservations_that_expire_uncommitted_are_taken_back(store: Arc<dyn Prod
 }
 
 store_contract!(
-    STORES,
+    CONTRACT,
     commits_are_idempotent_and_only_for_live_reservations
 );
 async fn commits_are_idempotent_and_only_for_live_reservations(store: Arc<dyn ProductStore>) {
@@ -353,7 +354,7 @@ async fn commits_are_idempotent_and_only_for_live_reservations(store: Arc<dyn Pr
     assert_eq!(stock(store.as_ref(), item.id).await, 5);
 }
 
-store_contract!(STORES, the_audit_follows_restocks);
+store_contract!(CONTRACT, the_audit_follows_restocks);
 async fn the_audit_follows_restocks(store: Arc<dyn ProductStore>) {
     let item = product("restocked books", 100, 5);
     store.create(&item).await.unwrap();
@@ -380,14 +381,14 @@ async fn the_audit_follows_restocks(store: Arc<dyn ProductStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
-    let keyspace = STORES.keyspace();
-    let Some(first) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(first) = CONTRACT.open(&keyspace).await else {
         return;
     };
     let kept = product("kept", 100, 3);
     first.create(&kept).await.unwrap();
     drop(first);
-    let restarted = STORES
+    let restarted = CONTRACT
         .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
@@ -396,11 +397,11 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_backend_instances_sharing_one_database_never_oversell() {
-    let keyspace = STORES.keyspace();
-    let Some(one) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(one) = CONTRACT.open(&keyspace).await else {
         return;
     };
-    let other = STORES
+    let other = CONTRACT
         .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
@@ -436,8 +437,8 @@ async fn cql_two_backend_instances_sharing_one_database_never_oversell() {
 /// keyspace that lives as long as the returned guard.
 async fn cql_store_with_faults() -> Option<(Arc<dyn ProductStore>, Faults, TestKeyspace)> {
     let faults = Faults::default();
-    let keyspace = STORES.keyspace();
-    let store = STORES.open_with_faults(&keyspace, faults.clone()).await?;
+    let keyspace = CONTRACT.keyspace();
+    let store = CONTRACT.open_with_faults(&keyspace, faults.clone()).await?;
     Some((store, faults, keyspace))
 }
 

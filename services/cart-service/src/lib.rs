@@ -8,19 +8,15 @@ pub mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
 use axum::Router;
 use clap::Parser;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
-use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
-use shop_common::cql::{Cql, StorageArgs, StorageKind};
-use shop_common::faults::{FaultArgs, Faults};
-use shop_common::health::{HealthCheck, Readiness, StoreCheck};
-use shop_common::server;
-use shop_common::telemetry::metrics::Metrics;
+use shop_common::connections::{SigningKeysCheck, UpstreamCheck};
+use shop_common::cql::StorageArgs;
+use shop_common::faults::FaultArgs;
+use shop_common::service::{self, Skeleton};
 
 use crate::metrics::CartMetrics;
-use crate::store::{CartStore, CqlCartStore, MemoryCartStore};
 
 pub const SERVICE_NAME: &str = "cart-service";
 
@@ -57,53 +53,31 @@ pub struct Config {
 }
 
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
-    let metrics = Metrics::new(SERVICE_NAME);
-    let faults = Faults::new(&config.faults, &metrics);
-    let connections = Connections::new(
-        SERVICE_NAME,
-        &config.auth,
-        &config.upstream,
-        &metrics,
-        &faults,
-    )?;
-    let store: Arc<dyn CartStore> = match config.storage.storage {
-        StorageKind::Memory => Arc::new(MemoryCartStore::new()),
-        StorageKind::Cql => {
-            let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
-            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone(), faults.clone());
-            Arc::new(CqlCartStore::new(cql))
-        }
-    };
+    let skeleton = Skeleton::new(&api::SERVICE, &config.faults);
+    let connections = skeleton.connections(&config.auth, &config.upstream)?;
+    let store = skeleton.store(&config.storage, &store::STORES);
     let backend = connections.upstream("backend", &config.backend_url);
     let order_service = connections.upstream("order-service", &config.order_service_url);
-    let readiness = Readiness::new(vec![
-        Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>,
-        Arc::new(SigningKeysCheck(connections.verifier.clone())),
-        Arc::new(UpstreamCheck(backend.clone())),
-        Arc::new(UpstreamCheck(order_service.clone())),
-    ]);
+    let readiness = Skeleton::readiness(
+        store.clone(),
+        vec![
+            Arc::new(SigningKeysCheck(connections.verifier.clone())),
+            Arc::new(UpstreamCheck(backend.clone())),
+            Arc::new(UpstreamCheck(order_service.clone())),
+        ],
+    );
     let state = api::AppState {
         store,
         verifier: connections.verifier.clone(),
         backend,
         order_service,
-        readiness,
-        business: CartMetrics::new(metrics.registry()),
+        readiness: readiness.clone(),
+        business: CartMetrics::new(skeleton.metrics.registry()),
     };
-    Ok(api::router(
-        state,
-        &config.http.settings(),
-        metrics,
-        &faults,
-    ))
+    let http = config.http.settings();
+    Ok(skeleton.router(api::routes(state), readiness, connections.verifier, &http))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let router = app(&config).await?;
-    tracing::info!(address = %config.listen, "cart service listening");
-    server::serve(listener, router, server::shutdown_signal()).await?;
-    Ok(())
+    service::run(&api::SERVICE, config.listen, async |_| app(&config).await).await
 }

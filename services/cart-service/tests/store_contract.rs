@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use cart_service::store::{AddOutcome, CartStore, CqlCartStore, MemoryCartStore, NewItem, SCHEMA};
+use cart_service::store::{AddOutcome, CartStore, NewItem};
 use futures_util::future::join_all;
 use shop_common::models::cart::Cart;
 use shop_common::models::order::MAX_ORDER_LINES;
@@ -13,12 +13,10 @@ use shop_common::store_contract;
 use shop_common::testing::StoreContract;
 use uuid::Uuid;
 
-static STORES: StoreContract<dyn CartStore> = StoreContract {
+static CONTRACT: StoreContract<dyn CartStore> = StoreContract {
     service: "cart-service",
-    schema: &SCHEMA,
     keyspace_prefix: "test_carts",
-    memory: || Arc::new(MemoryCartStore::new()),
-    cql: |cql| Arc::new(CqlCartStore::new(cql)),
+    stores: &cart_service::store::STORES,
 };
 
 fn item(product_id: Uuid, name: &str, unit_price_cents: i64, quantity: i64) -> NewItem {
@@ -45,7 +43,7 @@ fn lines(cart: &Cart) -> Vec<(Uuid, i64)> {
         .collect()
 }
 
-store_contract!(STORES, a_new_user_has_an_empty_cart);
+store_contract!(CONTRACT, a_new_user_has_an_empty_cart);
 async fn a_new_user_has_an_empty_cart(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let cart = store.get(user).await.unwrap();
@@ -59,7 +57,7 @@ async fn a_new_user_has_an_empty_cart(store: Arc<dyn CartStore>) {
     );
 }
 
-store_contract!(STORES, adding_a_product_again_merges_it_into_its_line);
+store_contract!(CONTRACT, adding_a_product_again_merges_it_into_its_line);
 async fn adding_a_product_again_merges_it_into_its_line(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let (mug, lamp) = (Uuid::new_v4(), Uuid::new_v4());
@@ -95,7 +93,7 @@ async fn adding_a_product_again_merges_it_into_its_line(store: Arc<dyn CartStore
     );
 }
 
-store_contract!(STORES, too_many_of_a_product_leaves_the_cart_unchanged);
+store_contract!(CONTRACT, too_many_of_a_product_leaves_the_cart_unchanged);
 async fn too_many_of_a_product_leaves_the_cart_unchanged(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let product = Uuid::new_v4();
@@ -113,7 +111,7 @@ async fn too_many_of_a_product_leaves_the_cart_unchanged(store: Arc<dyn CartStor
 }
 
 store_contract!(
-    STORES,
+    CONTRACT,
     a_line_past_what_an_order_accepts_leaves_the_cart_unchanged
 );
 async fn a_line_past_what_an_order_accepts_leaves_the_cart_unchanged(store: Arc<dyn CartStore>) {
@@ -137,7 +135,7 @@ async fn a_line_past_what_an_order_accepts_leaves_the_cart_unchanged(store: Arc<
     );
 }
 
-store_contract!(STORES, unknown_lines_are_none_and_change_nothing);
+store_contract!(CONTRACT, unknown_lines_are_none_and_change_nothing);
 async fn unknown_lines_are_none_and_change_nothing(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     assert_eq!(
@@ -156,7 +154,7 @@ async fn unknown_lines_are_none_and_change_nothing(store: Arc<dyn CartStore>) {
     assert_eq!(store.get(user).await.unwrap(), cart);
 }
 
-store_contract!(STORES, lines_change_and_go);
+store_contract!(CONTRACT, lines_change_and_go);
 async fn lines_change_and_go(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let (cup, jug) = (Uuid::new_v4(), Uuid::new_v4());
@@ -180,7 +178,7 @@ async fn lines_change_and_go(store: Arc<dyn CartStore>) {
     assert_eq!(store.set_quantity(user, jug_line, 2).await.unwrap(), None);
 }
 
-store_contract!(STORES, clear_empties_the_cart);
+store_contract!(CONTRACT, clear_empties_the_cart);
 async fn clear_empties_the_cart(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     add(store.as_ref(), user, item(Uuid::new_v4(), "A", 100, 1)).await;
@@ -197,7 +195,7 @@ async fn clear_empties_the_cart(store: Arc<dyn CartStore>) {
     assert_eq!(store.get(stranger).await.unwrap(), empty);
 }
 
-store_contract!(STORES, remove_ordered_keeps_lines_changed_since);
+store_contract!(CONTRACT, remove_ordered_keeps_lines_changed_since);
 async fn remove_ordered_keeps_lines_changed_since(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let (a, b, c, d) = (
@@ -227,7 +225,7 @@ async fn remove_ordered_keeps_lines_changed_since(store: Arc<dyn CartStore>) {
     assert!(rest.items.is_empty());
 }
 
-store_contract!(STORES, the_version_increases_on_every_change);
+store_contract!(CONTRACT, the_version_increases_on_every_change);
 async fn the_version_increases_on_every_change(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let product = Uuid::new_v4();
@@ -276,7 +274,7 @@ async fn the_version_increases_on_every_change(store: Arc<dyn CartStore>) {
     );
 }
 
-store_contract!(STORES, concurrent_adds_to_one_cart_all_land);
+store_contract!(CONTRACT, concurrent_adds_to_one_cart_all_land);
 async fn concurrent_adds_to_one_cart_all_land(store: Arc<dyn CartStore>) {
     let user = Uuid::new_v4();
     let products = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
@@ -301,7 +299,7 @@ async fn concurrent_adds_to_one_cart_all_land(store: Arc<dyn CartStore>) {
     assert_eq!(cart.version, adds as i64, "one version per change");
 }
 
-store_contract!(STORES, list_shows_only_non_empty_carts);
+store_contract!(CONTRACT, list_shows_only_non_empty_carts);
 async fn list_shows_only_non_empty_carts(store: Arc<dyn CartStore>) {
     let (one, emptied, two, looked) = (
         Uuid::new_v4(),
@@ -337,8 +335,8 @@ async fn list_shows_only_non_empty_carts(store: Arc<dyn CartStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_carts_and_their_versions_survive_a_restart() {
-    let keyspace = STORES.keyspace();
-    let Some(first) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(first) = CONTRACT.open(&keyspace).await else {
         return;
     };
     let user = Uuid::new_v4();
@@ -354,7 +352,7 @@ async fn cql_carts_and_their_versions_survive_a_restart() {
     let cleared = first.clear(emptied).await.unwrap();
     drop(first);
 
-    let restarted = STORES
+    let restarted = CONTRACT
         .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
@@ -375,11 +373,11 @@ async fn cql_carts_and_their_versions_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_instances_sharing_one_database_lose_no_change() {
-    let keyspace = STORES.keyspace();
-    let Some(one) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(one) = CONTRACT.open(&keyspace).await else {
         return;
     };
-    let other = STORES
+    let other = CONTRACT
         .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
@@ -404,8 +402,8 @@ async fn cql_two_instances_sharing_one_database_lose_no_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_removed_lines_leave_no_rows_and_left_over_rows_are_ignored() {
-    let keyspace = STORES.keyspace();
-    let Some(store) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(store) = CONTRACT.open(&keyspace).await else {
         return;
     };
     let session = keyspace.raw_session().await;

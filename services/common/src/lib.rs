@@ -1,5 +1,7 @@
-//! What the shop's four services truly share: configuration, problem errors, auth,
-//! the inter-service client, health, and the HTTP middleware stack.
+//! What the shop's four services truly share: the service skeleton (`service`), the calls
+//! between them (`models`) and the client that makes them (`client`), configuration,
+//! problem errors, auth, health, the HTTP middleware stack (`server`), and the support for
+//! their tests against Cassandra (`testing`).
 
 pub mod auth;
 pub mod background;
@@ -14,6 +16,7 @@ pub mod models;
 pub mod openapi;
 pub mod problem;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod testing;

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::server::ServiceInfo;
+use crate::service::ServiceInfo;
 
 /// The security scheme name handlers use in `security(("bearer" = []))`.
 pub const BEARER: &str = "bearer";

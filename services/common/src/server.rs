@@ -21,6 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::faults::{self, Faults};
 use crate::openapi;
 use crate::problem::ApiError;
+use crate::service::ServiceInfo;
 use crate::telemetry::metrics::{self, Metrics};
 use crate::telemetry::trace;
 
@@ -42,16 +43,6 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// The request span and the `http_server_*` metrics; off only to measure their cost.
     pub request_telemetry: bool,
-}
-
-/// What a service is called and where its routes live.
-pub struct ServiceInfo {
-    /// The `service` label of its metrics and the name its spans are exported under.
-    pub name: &'static str,
-    /// The public path prefix, e.g. `/api`: routes, documents and metrics live below it.
-    pub prefix: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
 }
 
 /// A service's complete HTTP surface: its documented routes under its prefix, the OpenAPI

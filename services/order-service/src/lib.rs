@@ -11,21 +11,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use clap::Parser;
 use shop_common::background::Background;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
-use shop_common::connections::{Connections, SigningKeysCheck, UpstreamCheck};
-use shop_common::cql::{Cql, StorageArgs, StorageKind};
-use shop_common::faults::{FaultArgs, Faults};
-use shop_common::health::{HealthCheck, Readiness, StoreCheck};
-use shop_common::server;
-use shop_common::telemetry::metrics::Metrics;
+use shop_common::connections::{SigningKeysCheck, UpstreamCheck};
+use shop_common::cql::StorageArgs;
+use shop_common::faults::FaultArgs;
+use shop_common::service::{self, Skeleton};
 
 use crate::lifecycle::Lifecycle;
 use crate::metrics::OrderMetrics;
-use crate::store::{CqlOrderStore, MemoryOrderStore, OrderStore};
 
 pub const SERVICE_NAME: &str = "order-service";
 
@@ -63,34 +59,22 @@ pub struct Config {
 
 /// The router, and the order processor running in `background`.
 pub async fn app(config: &Config, background: &Background) -> anyhow::Result<Router> {
-    let metrics = Metrics::new(SERVICE_NAME);
-    let faults = Faults::new(&config.faults, &metrics);
-    let connections = Connections::new(
-        SERVICE_NAME,
-        &config.auth,
-        &config.upstream,
-        &metrics,
-        &faults,
-    )?;
-    let store: Arc<dyn OrderStore> = match config.storage.storage {
-        StorageKind::Memory => Arc::new(MemoryOrderStore::new()),
-        StorageKind::Cql => {
-            let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
-            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone(), faults.clone());
-            Arc::new(CqlOrderStore::new(cql))
-        }
-    };
+    let skeleton = Skeleton::new(&api::SERVICE, &config.faults);
+    let connections = skeleton.connections(&config.auth, &config.upstream)?;
+    let store = skeleton.store(&config.storage, &store::STORES);
     let lifecycle = Lifecycle {
         store: store.clone(),
         backend: connections.upstream("backend", &config.backend_url),
         user_service: connections.upstream("user-service", &config.auth.user_service_url),
-        metrics: OrderMetrics::new(metrics.registry()),
+        metrics: OrderMetrics::new(skeleton.metrics.registry()),
     };
-    let readiness = Readiness::new(vec![
-        Arc::new(StoreCheck(store)) as Arc<dyn HealthCheck>,
-        Arc::new(SigningKeysCheck(connections.verifier.clone())),
-        Arc::new(UpstreamCheck(lifecycle.backend.clone())),
-    ]);
+    let readiness = Skeleton::readiness(
+        store,
+        vec![
+            Arc::new(SigningKeysCheck(connections.verifier.clone())),
+            Arc::new(UpstreamCheck(lifecycle.backend.clone())),
+        ],
+    );
     let (processor, step, tick) = (
         lifecycle.clone(),
         Duration::from_millis(config.order_status_step_ms),
@@ -100,24 +84,15 @@ pub async fn app(config: &Config, background: &Background) -> anyhow::Result<Rou
     let state = api::AppState {
         lifecycle,
         verifier: connections.verifier.clone(),
-        readiness,
+        readiness: readiness.clone(),
     };
-    Ok(api::router(
-        state,
-        &config.http.settings(),
-        metrics,
-        &faults,
-    ))
+    let http = config.http.settings();
+    Ok(skeleton.router(api::routes(state), readiness, connections.verifier, &http))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let background = Background::default();
-    let router = app(&config, &background).await?;
-    tracing::info!(address = %config.listen, "order service listening");
-    server::serve(listener, router, server::shutdown_signal()).await?;
-    background.stop().await;
-    Ok(())
+    service::run(&api::SERVICE, config.listen, async |background| {
+        app(&config, background).await
+    })
+    .await
 }

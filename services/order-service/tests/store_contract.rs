@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
-use order_service::store::{
-    CqlOrderStore, CreateOutcome, MemoryOrderStore, OrderStore, SCHEMA, TransitionOutcome,
-};
+use order_service::store::{CreateOutcome, OrderStore, TransitionOutcome};
 use shop_common::models::order::{Order, OrderItem, OrderStatus, StatusChange};
 use shop_common::store_contract;
 use shop_common::testing::StoreContract;
@@ -16,12 +14,10 @@ use uuid::Uuid;
 
 use OrderStatus::*;
 
-static STORES: StoreContract<dyn OrderStore> = StoreContract {
+static CONTRACT: StoreContract<dyn OrderStore> = StoreContract {
     service: "order-service",
-    schema: &SCHEMA,
     keyspace_prefix: "test_orders",
-    memory: || Arc::new(MemoryOrderStore::new()),
-    cql: |cql| Arc::new(CqlOrderStore::new(cql)),
+    stores: &order_service::store::STORES,
 };
 
 /// Now, to the millisecond: the precision a CQL timestamp keeps.
@@ -80,14 +76,14 @@ fn ids(orders: &[Order]) -> Vec<Uuid> {
     orders.iter().map(|o| o.id).collect()
 }
 
-store_contract!(STORES, orders_round_trip);
+store_contract!(CONTRACT, orders_round_trip);
 async fn orders_round_trip(store: Arc<dyn OrderStore>) {
     let order = placed(store.as_ref(), Uuid::new_v4(), now()).await;
     assert_eq!(store.get(order.id).await.unwrap(), Some(order));
     assert_eq!(store.get(Uuid::new_v4()).await.unwrap(), None);
 }
 
-store_contract!(STORES, a_repeated_id_returns_the_first_order);
+store_contract!(CONTRACT, a_repeated_id_returns_the_first_order);
 async fn a_repeated_id_returns_the_first_order(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let first = placed(store.as_ref(), user, now() - Duration::seconds(5)).await;
@@ -106,7 +102,7 @@ async fn a_repeated_id_returns_the_first_order(store: Arc<dyn OrderStore>) {
     );
 }
 
-store_contract!(STORES, lists_a_users_orders_newest_first);
+store_contract!(CONTRACT, lists_a_users_orders_newest_first);
 async fn lists_a_users_orders_newest_first(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let start = now();
@@ -140,7 +136,7 @@ async fn lists_a_users_orders_newest_first(store: Arc<dyn OrderStore>) {
     assert_eq!(store.list_all(3).await.unwrap().len(), 3);
 }
 
-store_contract!(STORES, transitions_are_compare_and_set);
+store_contract!(CONTRACT, transitions_are_compare_and_set);
 async fn transitions_are_compare_and_set(store: Arc<dyn OrderStore>) {
     let placed_at = now() - Duration::minutes(1);
     let order = placed(store.as_ref(), Uuid::new_v4(), placed_at).await;
@@ -181,7 +177,7 @@ async fn transitions_are_compare_and_set(store: Arc<dyn OrderStore>) {
 }
 
 store_contract!(
-    STORES,
+    CONTRACT,
     concurrent_transitions_from_one_status_change_it_once
 );
 async fn concurrent_transitions_from_one_status_change_it_once(store: Arc<dyn OrderStore>) {
@@ -221,7 +217,7 @@ async fn concurrent_transitions_from_one_status_change_it_once(store: Arc<dyn Or
 }
 
 store_contract!(
-    STORES,
+    CONTRACT,
     due_orders_respect_the_cutoff_and_leave_final_ones_out
 );
 async fn due_orders_respect_the_cutoff_and_leave_final_ones_out(store: Arc<dyn OrderStore>) {
@@ -271,7 +267,7 @@ async fn due_orders_respect_the_cutoff_and_leave_final_ones_out(store: Arc<dyn O
     );
 }
 
-store_contract!(STORES, backlog_counts_due_orders_and_finds_the_oldest);
+store_contract!(CONTRACT, backlog_counts_due_orders_and_finds_the_oldest);
 async fn backlog_counts_due_orders_and_finds_the_oldest(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let oldest = now() - Duration::minutes(10);
@@ -286,7 +282,7 @@ async fn backlog_counts_due_orders_and_finds_the_oldest(store: Arc<dyn OrderStor
     assert_eq!(store.backlog(cutoff).await.unwrap(), (2, Some(oldest)));
 }
 
-store_contract!(STORES, status_counts_count_every_status);
+store_contract!(CONTRACT, status_counts_count_every_status);
 async fn status_counts_count_every_status(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let mut orders = Vec::new();
@@ -322,7 +318,7 @@ async fn status_counts_count_every_status(store: Arc<dyn OrderStore>) {
     );
 }
 
-store_contract!(STORES, cancellations_await_their_stock_release);
+store_contract!(CONTRACT, cancellations_await_their_stock_release);
 async fn cancellations_await_their_stock_release(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();
     let cancelled = placed(store.as_ref(), user, now()).await;
@@ -353,8 +349,8 @@ async fn cancellations_await_their_stock_release(store: Arc<dyn OrderStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
-    let keyspace = STORES.keyspace();
-    let Some(first) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(first) = CONTRACT.open(&keyspace).await else {
         return;
     };
     let user = Uuid::new_v4();
@@ -365,7 +361,7 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
     changed(first.as_ref(), cancelled.id, Pending, Cancelled, now()).await;
     drop(first);
 
-    let restarted = STORES
+    let restarted = CONTRACT
         .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
@@ -399,11 +395,11 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_instances_sharing_one_database_change_an_order_once() {
-    let keyspace = STORES.keyspace();
-    let Some(one) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(one) = CONTRACT.open(&keyspace).await else {
         return;
     };
-    let other = STORES
+    let other = CONTRACT
         .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");

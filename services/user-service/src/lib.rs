@@ -19,18 +19,15 @@ use axum::Router;
 use clap::Parser;
 use shop_common::auth::{TokenSigner, TokenVerifier};
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
-use shop_common::connections::{UpstreamCheck, UpstreamPool};
-use shop_common::cql::{Cql, StorageArgs, StorageKind};
-use shop_common::faults::{FaultArgs, Faults};
-use shop_common::health::{HealthCheck, Readiness, StoreCheck};
-use shop_common::server;
-use shop_common::telemetry::metrics::Metrics;
+use shop_common::connections::UpstreamCheck;
+use shop_common::cql::StorageArgs;
+use shop_common::faults::FaultArgs;
+use shop_common::service::{self, Skeleton};
 
 use crate::domain::normalize_username;
 use crate::metrics::UserMetrics;
 use crate::passwords::PasswordHasher;
 use crate::service_clients::ServiceClients;
-use crate::store::{CqlUserStore, MemoryUserStore, UserStore};
 
 pub const SERVICE_NAME: &str = "user-service";
 
@@ -129,16 +126,8 @@ impl Config {
 pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let service_clients = ServiceClients::new(config.auth.client_secret()?);
     let signer = Arc::new(token_signer(config)?);
-    let metrics = Metrics::new(SERVICE_NAME);
-    let faults = Faults::new(&config.faults, &metrics);
-    let store: Arc<dyn UserStore> = match config.storage.storage {
-        StorageKind::Memory => Arc::new(MemoryUserStore::new()),
-        StorageKind::Cql => {
-            let settings = config.storage.cql_settings(store::DEFAULT_KEYSPACE);
-            let cql = Cql::start(settings, &store::SCHEMA, metrics.db.clone(), faults.clone());
-            Arc::new(CqlUserStore::new(cql))
-        }
-    };
+    let skeleton = Skeleton::new(&api::SERVICE, &config.faults);
+    let store = skeleton.store(&config.storage, &store::STORES);
     let hasher = PasswordHasher::new(config.bcrypt_cost);
     let admin = bootstrap::AdminAccount {
         username: normalize_username(&config.admin_username),
@@ -148,42 +137,35 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let admin_username = admin.username.clone();
     bootstrap::run(admin, store.clone(), hasher).await?;
 
-    let upstreams = UpstreamPool::new(&config.upstream, &metrics, &faults);
+    let upstreams = skeleton.upstreams(&config.upstream);
     let cart_service = upstreams.upstream("cart-service", &config.cart_service_url);
     let order_service = upstreams.upstream("order-service", &config.order_service_url);
-    let readiness = Readiness::new(vec![
-        Arc::new(StoreCheck(store.clone())) as Arc<dyn HealthCheck>,
-        Arc::new(UpstreamCheck(cart_service.clone())),
-        Arc::new(UpstreamCheck(order_service.clone())),
-    ]);
+    let readiness = Skeleton::readiness(
+        store.clone(),
+        vec![
+            Arc::new(UpstreamCheck(cart_service.clone())),
+            Arc::new(UpstreamCheck(order_service.clone())),
+        ],
+    );
+    let verifier = Arc::new(TokenVerifier::from_jwks(&signer.jwks()));
     let state = api::AppState {
-        verifier: Arc::new(TokenVerifier::from_jwks(&signer.jwks())),
+        verifier: verifier.clone(),
         signer,
         store,
         hasher,
         service_clients: Arc::new(service_clients),
         cart_service,
         order_service,
-        readiness,
-        business: UserMetrics::new(metrics.registry()),
+        readiness: readiness.clone(),
+        business: UserMetrics::new(skeleton.metrics.registry()),
         admin_username: admin_username.into(),
     };
-    Ok(api::router(
-        state,
-        &config.http.settings(),
-        metrics,
-        &faults,
-    ))
+    let http = config.http.settings();
+    Ok(skeleton.router(api::routes(state), readiness, verifier, &http))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let router = app(&config).await?;
-    tracing::info!(address = %config.listen, "user service listening");
-    server::serve(listener, router, server::shutdown_signal()).await?;
-    Ok(())
+    service::run(&api::SERVICE, config.listen, async |_| app(&config).await).await
 }
 
 fn token_signer(config: &Config) -> anyhow::Result<TokenSigner> {

@@ -13,17 +13,13 @@ use shop_common::models::order::{OrderEvent, OrderStatus};
 use shop_common::store_contract;
 use shop_common::testing::{StoreContract, contact_point};
 use user_service::domain::{StoredUser, User, UserChange};
-use user_service::store::{
-    CqlUserStore, InsertOutcome, MemoryUserStore, ORDER_EVENTS_KEPT, SCHEMA, UserStore,
-};
+use user_service::store::{InsertOutcome, ORDER_EVENTS_KEPT, UserStore};
 use uuid::Uuid;
 
-static STORES: StoreContract<dyn UserStore> = StoreContract {
+static CONTRACT: StoreContract<dyn UserStore> = StoreContract {
     service: "user-service",
-    schema: &SCHEMA,
     keyspace_prefix: "test_users",
-    memory: || Arc::new(MemoryUserStore::new()),
-    cql: |cql| Arc::new(CqlUserStore::new(cql)),
+    stores: &user_service::store::STORES,
 };
 
 /// Now, to the millisecond: what a CQL timestamp keeps.
@@ -64,7 +60,7 @@ fn assert_same_user(found: &StoredUser, expected: &StoredUser) {
     assert_eq!(found.password_hash, expected.password_hash);
 }
 
-store_contract!(STORES, users_round_trip_by_id_and_username);
+store_contract!(CONTRACT, users_round_trip_by_id_and_username);
 async fn users_round_trip_by_id_and_username(store: Arc<dyn UserStore>) {
     let alice = user("alice");
     assert_eq!(store.insert(&alice).await.unwrap(), InsertOutcome::Inserted);
@@ -80,7 +76,7 @@ async fn users_round_trip_by_id_and_username(store: Arc<dyn UserStore>) {
     assert_eq!((found.user.role, found.user.full_name), (Role::Admin, None));
 }
 
-store_contract!(STORES, usernames_are_unique);
+store_contract!(CONTRACT, usernames_are_unique);
 async fn usernames_are_unique(store: Arc<dyn UserStore>) {
     let first = user("bob");
     let second = user("bob");
@@ -97,7 +93,7 @@ async fn usernames_are_unique(store: Arc<dyn UserStore>) {
 }
 
 store_contract!(
-    STORES,
+    CONTRACT,
     concurrent_registrations_of_one_username_insert_exactly_one
 );
 async fn concurrent_registrations_of_one_username_insert_exactly_one(store: Arc<dyn UserStore>) {
@@ -122,7 +118,7 @@ async fn concurrent_registrations_of_one_username_insert_exactly_one(store: Arc<
     }
 }
 
-store_contract!(STORES, updates_change_only_the_given_fields);
+store_contract!(CONTRACT, updates_change_only_the_given_fields);
 async fn updates_change_only_the_given_fields(store: Arc<dyn UserStore>) {
     let carol = user("carol");
     store.insert(&carol).await.unwrap();
@@ -157,7 +153,7 @@ async fn updates_change_only_the_given_fields(store: Arc<dyn UserStore>) {
     );
 }
 
-store_contract!(STORES, order_events_come_newest_first_and_capped);
+store_contract!(CONTRACT, order_events_come_newest_first_and_capped);
 async fn order_events_come_newest_first_and_capped(store: Arc<dyn UserStore>) {
     let user_id = Uuid::new_v4();
     let other_user = Uuid::new_v4();
@@ -190,7 +186,7 @@ async fn order_events_come_newest_first_and_capped(store: Arc<dyn UserStore>) {
     assert_eq!(store.order_events(other_user).await.unwrap().len(), 1);
 }
 
-store_contract!(STORES, an_event_reported_twice_is_recorded_once);
+store_contract!(CONTRACT, an_event_reported_twice_is_recorded_once);
 async fn an_event_reported_twice_is_recorded_once(store: Arc<dyn UserStore>) {
     let user_id = Uuid::new_v4();
     let placed = event(user_id, OrderStatus::Pending, now_ms());
@@ -200,7 +196,7 @@ async fn an_event_reported_twice_is_recorded_once(store: Arc<dyn UserStore>) {
     assert_eq!(store.order_events(user_id).await.unwrap(), [placed]);
 }
 
-store_contract!(STORES, unknown_ids_and_usernames_find_nothing);
+store_contract!(CONTRACT, unknown_ids_and_usernames_find_nothing);
 async fn unknown_ids_and_usernames_find_nothing(store: Arc<dyn UserStore>) {
     let unknown = Uuid::new_v4();
     assert!(store.by_id(unknown).await.unwrap().is_none());
@@ -221,8 +217,8 @@ async fn unknown_ids_and_usernames_find_nothing(store: Arc<dyn UserStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
-    let keyspace = STORES.keyspace();
-    let Some(first) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(first) = CONTRACT.open(&keyspace).await else {
         return;
     };
     let kept = user("kept");
@@ -231,7 +227,7 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
     first.record_order_event(&news).await.unwrap();
     drop(first);
 
-    let restarted = STORES
+    let restarted = CONTRACT
         .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
@@ -249,11 +245,11 @@ async fn cql_migrations_are_idempotent_and_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_instances_sharing_one_database_register_a_username_once() {
-    let keyspace = STORES.keyspace();
-    let Some(one) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(one) = CONTRACT.open(&keyspace).await else {
         return;
     };
-    let other = STORES
+    let other = CONTRACT
         .open(&keyspace)
         .await
         .expect("Cassandra answered a moment ago");
@@ -273,8 +269,8 @@ async fn cql_two_instances_sharing_one_database_register_a_username_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_a_registration_that_never_completed_frees_its_username_after_a_while() {
-    let keyspace = STORES.keyspace();
-    let Some(store) = STORES.open(&keyspace).await else {
+    let keyspace = CONTRACT.keyspace();
+    let Some(store) = CONTRACT.open(&keyspace).await else {
         return;
     };
     // Claims without a user row, as a registration leaves them when its process dies
@@ -315,9 +311,9 @@ async fn cql_a_registration_that_never_completed_frees_its_username_after_a_whil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_the_admin_account_appears_once_the_database_answers() {
-    let keyspace = STORES.keyspace();
+    let keyspace = CONTRACT.keyspace();
     // Skip (or fail, with REQUIRE_CASSANDRA) before starting the service.
-    let Some(store) = STORES.open(&keyspace).await else {
+    let Some(store) = CONTRACT.open(&keyspace).await else {
         return;
     };
     let username = unique_username("boss");

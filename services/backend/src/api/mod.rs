@@ -7,13 +7,10 @@ mod system;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::FromRef;
 use shop_common::auth::TokenVerifier;
-use shop_common::faults::{self, Faults};
-use shop_common::health::{self, Readiness};
-use shop_common::server::{self, HttpSettings, ServiceInfo};
-use shop_common::telemetry::metrics::Metrics;
+use shop_common::health::Readiness;
+use shop_common::service::ServiceInfo;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -46,15 +43,9 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(
-    state: AppState,
-    http: &HttpSettings,
-    metrics: Arc<Metrics>,
-    faults: &Faults,
-) -> Router {
-    let readiness = state.readiness.clone();
-    let fault_api = faults::api::routes(faults, state.verifier.clone());
-    let routes = OpenApiRouter::new()
+/// The service's documented routes, with their state.
+pub fn routes(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(products::list, products::create))
         .routes(routes!(products::get, products::update, products::delete))
@@ -62,7 +53,4 @@ pub fn router(
         .routes(routes!(reservations::commit))
         .routes(routes!(audit::stock_audit))
         .with_state(state)
-        .merge(health::routes(readiness))
-        .merge(fault_api);
-    server::assemble(routes, &SERVICE, http, metrics, faults)
 }

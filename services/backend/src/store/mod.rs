@@ -3,8 +3,11 @@
 mod cql;
 mod memory;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use shop_common::service::Stores;
 use shop_common::store::{Page, Ping, StoreResult};
 use uuid::Uuid;
 
@@ -14,6 +17,14 @@ use crate::domain::{
 
 pub use cql::{CqlProductStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryProductStore;
+
+/// The two kinds of store, for the service and its store contract tests.
+pub static STORES: Stores<dyn ProductStore> = Stores {
+    schema: &SCHEMA,
+    default_keyspace: DEFAULT_KEYSPACE,
+    memory: || Arc::new(MemoryProductStore::new()),
+    cql: |cql| Arc::new(CqlProductStore::new(cql)),
+};
 
 #[async_trait]
 pub trait ProductStore: Ping {

@@ -3,13 +3,24 @@
 mod cql;
 mod memory;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use shop_common::models::cart::{Cart, CartItem};
+use shop_common::service::Stores;
 use shop_common::store::{Ping, StoreResult};
 use uuid::Uuid;
 
 pub use cql::{CqlCartStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryCartStore;
+
+/// The two kinds of store, for the service and its store contract tests.
+pub static STORES: Stores<dyn CartStore> = Stores {
+    schema: &SCHEMA,
+    default_keyspace: DEFAULT_KEYSPACE,
+    memory: || Arc::new(MemoryCartStore::new()),
+    cql: |cql| Arc::new(CqlCartStore::new(cql)),
+};
 
 use crate::domain::AddRefusal;
 

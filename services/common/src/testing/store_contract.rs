@@ -1,28 +1,26 @@
 //! One contract, every store, in the manner of Jaeger's storage integration suite: a
-//! service names its store's two constructors, and each check it writes runs against the
-//! in-memory store and against a CQL store in a fresh keyspace of the test Cassandra.
+//! service hands over its [`Stores`], and each check it writes runs against the in-memory
+//! store and against a CQL store in a fresh keyspace of the test Cassandra.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use super::TestKeyspace;
-use crate::cql::{Cql, Schema};
 use crate::faults::Faults;
+use crate::service::Stores;
 
-/// How to build a service's store of either kind, for its contract checks.
-pub struct StoreContract<S: ?Sized> {
+/// A service's stores, for its contract checks.
+pub struct StoreContract<S: ?Sized + 'static> {
     /// The service's name, for its database metrics.
     pub service: &'static str,
-    pub schema: &'static Schema,
     /// The start of the name of each check's keyspace.
     pub keyspace_prefix: &'static str,
-    pub memory: fn() -> Arc<S>,
-    pub cql: fn(Cql) -> Arc<S>,
+    pub stores: &'static Stores<S>,
 }
 
 impl<S: ?Sized> StoreContract<S> {
     pub async fn check_memory<F: Future<Output = ()>>(&self, check: impl FnOnce(Arc<S>) -> F) {
-        check((self.memory)()).await;
+        check((self.stores.memory)()).await;
     }
 
     /// Runs `check` on a CQL store in a keyspace of its own, dropped afterwards; passes over
@@ -50,8 +48,10 @@ impl<S: ?Sized> StoreContract<S> {
         keyspace: &TestKeyspace,
         faults: Faults,
     ) -> Option<Arc<S>> {
-        let cql = keyspace.connect(self.service, self.schema, faults).await?;
-        Some((self.cql)(cql))
+        let cql = keyspace
+            .connect(self.service, self.stores.schema, faults)
+            .await?;
+        Some((self.stores.cql)(cql))
     }
 }
 

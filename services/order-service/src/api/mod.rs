@@ -4,13 +4,10 @@ mod orders;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::FromRef;
 use shop_common::auth::TokenVerifier;
-use shop_common::faults::{self, Faults};
-use shop_common::health::{self, Readiness};
-use shop_common::server::{self, HttpSettings, ServiceInfo};
-use shop_common::telemetry::metrics::Metrics;
+use shop_common::health::Readiness;
+use shop_common::service::ServiceInfo;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -39,15 +36,9 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(
-    state: AppState,
-    http: &HttpSettings,
-    metrics: Arc<Metrics>,
-    faults: &Faults,
-) -> Router {
-    let readiness = state.readiness.clone();
-    let fault_api = faults::api::routes(faults, state.verifier.clone());
-    let routes = OpenApiRouter::new()
+/// The service's documented routes, with their state.
+pub fn routes(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
         .routes(routes!(orders::list, orders::create))
         .routes(routes!(orders::summary))
         .routes(routes!(orders::statuses))
@@ -55,7 +46,4 @@ pub fn router(
         .routes(routes!(orders::set_status))
         .routes(routes!(orders::cancel))
         .with_state(state)
-        .merge(health::routes(readiness))
-        .merge(fault_api);
-    server::assemble(routes, &SERVICE, http, metrics, faults)
 }

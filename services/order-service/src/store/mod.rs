@@ -3,14 +3,25 @@
 mod cql;
 mod memory;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shop_common::models::order::{Order, OrderStatus};
+use shop_common::service::Stores;
 use shop_common::store::{Ping, StoreResult};
 use uuid::Uuid;
 
 pub use cql::{CqlOrderStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryOrderStore;
+
+/// The two kinds of store, for the service and its store contract tests.
+pub static STORES: Stores<dyn OrderStore> = Stores {
+    schema: &SCHEMA,
+    default_keyspace: DEFAULT_KEYSPACE,
+    memory: || Arc::new(MemoryOrderStore::new()),
+    cql: |cql| Arc::new(CqlOrderStore::new(cql)),
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {

@@ -6,14 +6,11 @@ mod me;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::FromRef;
 use shop_common::auth::{TokenSigner, TokenVerifier};
 use shop_common::client::Upstream;
-use shop_common::faults::{self, Faults};
-use shop_common::health::{self, Readiness};
-use shop_common::server::{self, HttpSettings, ServiceInfo};
-use shop_common::telemetry::metrics::Metrics;
+use shop_common::health::Readiness;
+use shop_common::service::ServiceInfo;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -53,15 +50,9 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(
-    state: AppState,
-    http: &HttpSettings,
-    metrics: Arc<Metrics>,
-    faults: &Faults,
-) -> Router {
-    let readiness = state.readiness.clone();
-    let fault_api = faults::api::routes(faults, state.verifier.clone());
-    let routes = OpenApiRouter::new()
+/// The service's documented routes, with their state.
+pub fn routes(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
         .routes(routes!(account::register))
         .routes(routes!(account::token))
         .routes(routes!(account::jwks))
@@ -72,7 +63,4 @@ pub fn router(
         .routes(routes!(me::total_spent))
         .routes(routes!(internal::order_event))
         .with_state(state)
-        .merge(health::routes(readiness))
-        .merge(fault_api);
-    server::assemble(routes, &SERVICE, http, metrics, faults)
 }

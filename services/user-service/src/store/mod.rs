@@ -3,8 +3,11 @@
 mod cql;
 mod memory;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use shop_common::models::order::OrderEvent;
+use shop_common::service::Stores;
 use shop_common::store::{Ping, StoreResult};
 use uuid::Uuid;
 
@@ -12,6 +15,14 @@ use crate::domain::{StoredUser, UserChange};
 
 pub use cql::{CqlUserStore, DEFAULT_KEYSPACE, SCHEMA};
 pub use memory::MemoryUserStore;
+
+/// The two kinds of store, for the service and its store contract tests.
+pub static STORES: Stores<dyn UserStore> = Stores {
+    schema: &SCHEMA,
+    default_keyspace: DEFAULT_KEYSPACE,
+    memory: || Arc::new(MemoryUserStore::new()),
+    cql: |cql| Arc::new(CqlUserStore::new(cql)),
+};
 
 /// How many order events are kept per user.
 pub const ORDER_EVENTS_KEPT: usize = 50;
