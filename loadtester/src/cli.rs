@@ -120,7 +120,7 @@ pub struct TesterOptions {
     #[arg(
         long,
         env = "LOADTEST_DIRECT_PORTS",
-        default_value = "8000,8001,8002,8003",
+        default_value_t = ServicePorts::default(),
         value_name = "PORTS"
     )]
     pub direct_ports: ServicePorts,

@@ -5,11 +5,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use reqwest::Url;
+use shop_common::topology;
 
 /// The native stack's gateway: where `reproduce` and `audit` go unless --host says otherwise.
 pub const NATIVE_GATEWAY: &str = "http://127.0.0.1:8080";
 
-/// The port of each service, in prefix order: `/api`, `/cart-api`, `/order-api`, `/user-api`.
+/// The port of each service, in prefix order: `/api`, `/cart-api`, `/order-api`, `/user-api`;
+/// by default the ports of [`topology`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServicePorts {
     pub backend: u16,
@@ -21,10 +23,10 @@ pub struct ServicePorts {
 impl Default for ServicePorts {
     fn default() -> Self {
         Self {
-            backend: 8000,
-            cart: 8001,
-            order: 8002,
-            user: 8003,
+            backend: topology::BACKEND.port,
+            cart: topology::CART.port,
+            order: topology::ORDER.port,
+            user: topology::USER.port,
         }
     }
 }
@@ -106,11 +108,15 @@ impl Routes {
                 order,
                 user,
             } => {
-                let base = if path.starts_with("/cart-api/") {
+                let below = |service: topology::Placement| {
+                    path.strip_prefix(service.prefix)
+                        .is_some_and(|rest| rest.starts_with('/'))
+                };
+                let base = if below(topology::CART) {
                     cart
-                } else if path.starts_with("/order-api/") {
+                } else if below(topology::ORDER) {
                     order
-                } else if path.starts_with("/user-api/") {
+                } else if below(topology::USER) {
                     user
                 } else {
                     backend

@@ -16,11 +16,12 @@ use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::cql::StorageArgs;
 use shop_common::faults::FaultArgs;
 use shop_common::service::{self, Skeleton};
+use shop_common::topology;
 
 use crate::metrics::BackendMetrics;
 use crate::sweeper::ReservationSettings;
 
-pub const SERVICE_NAME: &str = "backend";
+pub const SERVICE_NAME: &str = topology::BACKEND.name;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -30,7 +31,7 @@ pub const SERVICE_NAME: &str = "backend";
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "BACKEND_LISTEN", default_value = "127.0.0.1:8000")]
+    #[arg(long, env = "BACKEND_LISTEN", default_value_t = topology::BACKEND.listen())]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub storage: StorageArgs,

@@ -15,10 +15,11 @@ use shop_common::connections::{SigningKeysCheck, UpstreamCheck};
 use shop_common::cql::StorageArgs;
 use shop_common::faults::FaultArgs;
 use shop_common::service::{self, Skeleton};
+use shop_common::topology;
 
 use crate::metrics::CartMetrics;
 
-pub const SERVICE_NAME: &str = "cart-service";
+pub const SERVICE_NAME: &str = topology::CART.name;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -28,16 +29,16 @@ pub const SERVICE_NAME: &str = "cart-service";
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "CART_LISTEN", default_value = "127.0.0.1:8001")]
+    #[arg(long, env = "CART_LISTEN", default_value_t = topology::CART.listen())]
     pub listen: SocketAddr,
     /// Base URL of the backend (products and stock).
-    #[arg(long, env = "BACKEND_URL", default_value = "http://127.0.0.1:8000")]
+    #[arg(long, env = "BACKEND_URL", default_value_t = topology::BACKEND.url())]
     pub backend_url: String,
     /// Base URL of the order service.
     #[arg(
         long,
         env = "ORDER_SERVICE_URL",
-        default_value = "http://127.0.0.1:8002"
+        default_value_t = topology::ORDER.url()
     )]
     pub order_service_url: String,
     #[command(flatten)]
@@ -56,8 +57,8 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let skeleton = Skeleton::new(&api::SERVICE, &config.faults);
     let connections = skeleton.connections(&config.auth, &config.upstream)?;
     let store = skeleton.store(&config.storage, &store::STORES);
-    let backend = connections.upstream("backend", &config.backend_url);
-    let order_service = connections.upstream("order-service", &config.order_service_url);
+    let backend = connections.upstream(topology::BACKEND.name, &config.backend_url);
+    let order_service = connections.upstream(topology::ORDER.name, &config.order_service_url);
     let readiness = Skeleton::readiness(
         store.clone(),
         vec![

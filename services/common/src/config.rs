@@ -8,6 +8,7 @@ use clap::{ArgAction, Args};
 
 use crate::client::UpstreamSettings;
 use crate::server::HttpSettings;
+use crate::topology;
 
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
@@ -74,7 +75,7 @@ pub struct AuthArgs {
     #[arg(
         long,
         env = "USER_SERVICE_URL",
-        default_value = "http://127.0.0.1:8003"
+        default_value_t = topology::USER.url()
     )]
     pub user_service_url: String,
     /// The secret services present to the user service for client-credentials tokens.

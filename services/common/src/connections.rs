@@ -8,8 +8,7 @@ use crate::client::{ServiceTokens, Upstream, UpstreamSettings};
 use crate::config::{AuthArgs, UpstreamArgs};
 use crate::faults::Faults;
 use crate::telemetry::metrics::{ClientMetrics, Metrics};
-
-pub const USER_SERVICE: &str = "user-service";
+use crate::topology;
 
 /// One HTTP pool for a service's upstreams, with the settings, metrics and faults they
 /// share, and this service's own tokens where it has any.
@@ -67,7 +66,7 @@ impl Connections {
     ) -> anyhow::Result<Self> {
         let client_secret = auth.client_secret()?;
         let mut pool = UpstreamPool::new(upstream, metrics, faults);
-        let user_service = pool.upstream(USER_SERVICE, &auth.user_service_url);
+        let user_service = pool.upstream(topology::USER.name, &auth.user_service_url);
         pool.service_tokens = Some(Arc::new(ServiceTokens::new(
             user_service.clone(),
             service_name.to_owned(),

@@ -20,6 +20,7 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
+pub mod topology;
 pub mod validate;
 
 pub use problem::{ApiError, ApiResult, Problem};

@@ -19,11 +19,12 @@ use shop_common::connections::{SigningKeysCheck, UpstreamCheck};
 use shop_common::cql::StorageArgs;
 use shop_common::faults::FaultArgs;
 use shop_common::service::{self, Skeleton};
+use shop_common::topology;
 
 use crate::lifecycle::Lifecycle;
 use crate::metrics::OrderMetrics;
 
-pub const SERVICE_NAME: &str = "order-service";
+pub const SERVICE_NAME: &str = topology::ORDER.name;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -33,10 +34,10 @@ pub const SERVICE_NAME: &str = "order-service";
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "ORDER_LISTEN", default_value = "127.0.0.1:8002")]
+    #[arg(long, env = "ORDER_LISTEN", default_value_t = topology::ORDER.listen())]
     pub listen: SocketAddr,
     /// Base URL of the backend (stock reservations).
-    #[arg(long, env = "BACKEND_URL", default_value = "http://127.0.0.1:8000")]
+    #[arg(long, env = "BACKEND_URL", default_value_t = topology::BACKEND.url())]
     pub backend_url: String,
     /// How long an order stays in each status before the processor moves it on, in ms.
     #[arg(long, env = "ORDER_STATUS_STEP_MS", default_value_t = 30_000)]
@@ -64,8 +65,8 @@ pub async fn app(config: &Config, background: &Background) -> anyhow::Result<Rou
     let store = skeleton.store(&config.storage, &store::STORES);
     let lifecycle = Lifecycle {
         store: store.clone(),
-        backend: connections.upstream("backend", &config.backend_url),
-        user_service: connections.upstream("user-service", &config.auth.user_service_url),
+        backend: connections.upstream(topology::BACKEND.name, &config.backend_url),
+        user_service: connections.upstream(topology::USER.name, &config.auth.user_service_url),
         metrics: OrderMetrics::new(skeleton.metrics.registry()),
     };
     let readiness = Skeleton::readiness(

@@ -23,13 +23,14 @@ use shop_common::connections::UpstreamCheck;
 use shop_common::cql::StorageArgs;
 use shop_common::faults::FaultArgs;
 use shop_common::service::{self, Skeleton};
+use shop_common::topology;
 
 use crate::domain::normalize_username;
 use crate::metrics::UserMetrics;
 use crate::passwords::PasswordHasher;
 use crate::service_clients::ServiceClients;
 
-pub const SERVICE_NAME: &str = "user-service";
+pub const SERVICE_NAME: &str = topology::USER.name;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -39,20 +40,20 @@ pub const SERVICE_NAME: &str = "user-service";
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "USER_LISTEN", default_value = "127.0.0.1:8003")]
+    #[arg(long, env = "USER_LISTEN", default_value_t = topology::USER.listen())]
     pub listen: SocketAddr,
     /// Base URL of the cart service.
     #[arg(
         long,
         env = "CART_SERVICE_URL",
-        default_value = "http://127.0.0.1:8001"
+        default_value_t = topology::CART.url()
     )]
     pub cart_service_url: String,
     /// Base URL of the order service.
     #[arg(
         long,
         env = "ORDER_SERVICE_URL",
-        default_value = "http://127.0.0.1:8002"
+        default_value_t = topology::ORDER.url()
     )]
     pub order_service_url: String,
     /// bcrypt work factor: each step doubles the CPU cost of a login.
@@ -138,8 +139,8 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
     bootstrap::run(admin, store.clone(), hasher).await?;
 
     let upstreams = skeleton.upstreams(&config.upstream);
-    let cart_service = upstreams.upstream("cart-service", &config.cart_service_url);
-    let order_service = upstreams.upstream("order-service", &config.order_service_url);
+    let cart_service = upstreams.upstream(topology::CART.name, &config.cart_service_url);
+    let order_service = upstreams.upstream(topology::ORDER.name, &config.order_service_url);
     let readiness = Skeleton::readiness(
         store.clone(),
         vec![

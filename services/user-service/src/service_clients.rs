@@ -1,8 +1,13 @@
 //! The shop's own services, which may get client-credentials tokens.
 
+use shop_common::topology;
 use subtle::ConstantTimeEq;
 
-pub const KNOWN_SERVICES: [&str; 3] = ["backend", "cart-service", "order-service"];
+pub const KNOWN_SERVICES: [&str; 3] = [
+    topology::BACKEND.name,
+    topology::CART.name,
+    topology::ORDER.name,
+];
 
 pub struct ServiceClients {
     secret: String,

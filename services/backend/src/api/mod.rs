@@ -26,7 +26,7 @@ pub const SERVICE: ServiceInfo = ServiceInfo {
          stock reservations are internal to the shop's services.",
 };
 
-pub const PREFIX: &str = shop_common::models::prefix::BACKEND;
+pub const PREFIX: &str = shop_common::topology::BACKEND.prefix;
 
 #[derive(Clone)]
 pub struct AppState {

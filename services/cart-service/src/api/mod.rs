@@ -24,7 +24,7 @@ pub const SERVICE: ServiceInfo = ServiceInfo {
          turns a cart into an order.",
 };
 
-pub const PREFIX: &str = shop_common::models::prefix::CART;
+pub const PREFIX: &str = shop_common::topology::CART.prefix;
 
 #[derive(Clone)]
 pub struct AppState {

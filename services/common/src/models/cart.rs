@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::operation::Operation;
 use super::order::Order;
-use super::prefix;
+use crate::topology;
 
 pub const MAX_ITEM_QUANTITY: i64 = 100;
 /// Distinct products one cart holds: as many lines as one order accepts, so that a cart
@@ -66,7 +66,7 @@ pub struct CartTotal {
 pub struct GetCart;
 
 impl Operation for GetCart {
-    const PREFIX: &'static str = prefix::CART;
+    const PREFIX: &'static str = topology::CART.prefix;
     const ROUTE: &'static str = "/cart/";
     const METHOD: Method = Method::GET;
     type Response = Cart;
@@ -76,7 +76,7 @@ impl Operation for GetCart {
 pub struct CheckoutCart;
 
 impl Operation for CheckoutCart {
-    const PREFIX: &'static str = prefix::CART;
+    const PREFIX: &'static str = topology::CART.prefix;
     const ROUTE: &'static str = "/cart/checkout";
     const METHOD: Method = Method::POST;
     type Response = Order;

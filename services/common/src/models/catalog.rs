@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::operation::{Body, BodyError, Operation, path_with};
-use super::prefix;
+use crate::topology;
 
 /// A product of the catalogue. Prices are integer cents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -66,7 +66,7 @@ pub struct GetProduct {
 }
 
 impl Operation for GetProduct {
-    const PREFIX: &'static str = prefix::BACKEND;
+    const PREFIX: &'static str = topology::BACKEND.prefix;
     const ROUTE: &'static str = "/products/{product_id}";
     const METHOD: Method = Method::GET;
     type Response = Product;
@@ -95,7 +95,7 @@ pub struct ReleaseStock {
 const RESERVATION: &str = "/internal/reservations/{reservation_id}";
 
 impl Operation for ReserveStock {
-    const PREFIX: &'static str = prefix::BACKEND;
+    const PREFIX: &'static str = topology::BACKEND.prefix;
     const ROUTE: &'static str = RESERVATION;
     const METHOD: Method = Method::PUT;
     type Response = Reservation;
@@ -110,7 +110,7 @@ impl Operation for ReserveStock {
 }
 
 impl Operation for CommitReservation {
-    const PREFIX: &'static str = prefix::BACKEND;
+    const PREFIX: &'static str = topology::BACKEND.prefix;
     const ROUTE: &'static str = "/internal/reservations/{reservation_id}/commit";
     const METHOD: Method = Method::PUT;
     type Response = Reservation;
@@ -121,7 +121,7 @@ impl Operation for CommitReservation {
 }
 
 impl Operation for ReleaseStock {
-    const PREFIX: &'static str = prefix::BACKEND;
+    const PREFIX: &'static str = topology::BACKEND.prefix;
     const ROUTE: &'static str = RESERVATION;
     const METHOD: Method = Method::DELETE;
     type Response = ();

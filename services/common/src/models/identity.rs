@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::operation::{Body, BodyError, Operation};
-use super::prefix;
+use crate::topology;
 
 /// The token endpoint's answer (RFC 6749 section 5.1).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -33,7 +33,7 @@ struct ClientCredentialsForm<'a> {
 }
 
 impl Operation for IssueServiceToken<'_> {
-    const PREFIX: &'static str = prefix::USER;
+    const PREFIX: &'static str = topology::USER.prefix;
     const ROUTE: &'static str = "/token";
     const METHOD: Method = Method::POST;
     type Response = TokenResponse;
@@ -52,7 +52,7 @@ impl Operation for IssueServiceToken<'_> {
 pub struct FetchSigningKeys;
 
 impl Operation for FetchSigningKeys {
-    const PREFIX: &'static str = prefix::USER;
+    const PREFIX: &'static str = topology::USER.prefix;
     const ROUTE: &'static str = "/.well-known/jwks.json";
     const METHOD: Method = Method::GET;
     type Response = JwkSet;

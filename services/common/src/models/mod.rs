@@ -7,11 +7,3 @@ pub mod catalog;
 pub mod identity;
 pub mod operation;
 pub mod order;
-
-/// Where each service's routes live, below the shop's one address space.
-pub mod prefix {
-    pub const BACKEND: &str = "/api";
-    pub const CART: &str = "/cart-api";
-    pub const ORDER: &str = "/order-api";
-    pub const USER: &str = "/user-api";
-}

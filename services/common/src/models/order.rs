@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::catalog::StockLine;
 use super::operation::{Body, BodyError, Operation};
-use super::prefix;
+use crate::topology;
 
 pub const MAX_ORDER_LINES: usize = 50;
 
@@ -136,7 +136,7 @@ pub struct PlaceOrder {
 }
 
 impl Operation for PlaceOrder {
-    const PREFIX: &'static str = prefix::ORDER;
+    const PREFIX: &'static str = topology::ORDER.prefix;
     const ROUTE: &'static str = "/orders/";
     const METHOD: Method = Method::POST;
     type Response = Order;
@@ -156,7 +156,7 @@ pub struct ListOwnOrders {
 }
 
 impl Operation for ListOwnOrders {
-    const PREFIX: &'static str = prefix::ORDER;
+    const PREFIX: &'static str = topology::ORDER.prefix;
     const ROUTE: &'static str = "/orders/";
     const METHOD: Method = Method::GET;
     type Response = Vec<Order>;
@@ -174,7 +174,7 @@ impl Operation for ListOwnOrders {
 pub struct GetOrderSummary;
 
 impl Operation for GetOrderSummary {
-    const PREFIX: &'static str = prefix::ORDER;
+    const PREFIX: &'static str = topology::ORDER.prefix;
     const ROUTE: &'static str = "/orders/summary";
     const METHOD: Method = Method::GET;
     type Response = OrderSummary;
@@ -186,7 +186,7 @@ pub struct RecordOrderEvent {
 }
 
 impl Operation for RecordOrderEvent {
-    const PREFIX: &'static str = prefix::USER;
+    const PREFIX: &'static str = topology::USER.prefix;
     const ROUTE: &'static str = "/internal/order-events";
     const METHOD: Method = Method::POST;
     type Response = ();

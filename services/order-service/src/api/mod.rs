@@ -21,7 +21,7 @@ pub const SERVICE: ServiceInfo = ServiceInfo {
          statuses in the background, cancellable until they ship.",
 };
 
-pub const PREFIX: &str = shop_common::models::prefix::ORDER;
+pub const PREFIX: &str = shop_common::topology::ORDER.prefix;
 
 #[derive(Clone)]
 pub struct AppState {

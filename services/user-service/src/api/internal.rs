@@ -6,6 +6,7 @@ use shop_common::auth::ServiceCaller;
 use shop_common::extract::Json;
 use shop_common::models::operation::Operation;
 use shop_common::models::order::{OrderEvent, RecordOrderEvent};
+use shop_common::topology;
 use shop_common::{ApiError, ApiResult, Problem};
 
 use super::AppState;
@@ -28,7 +29,7 @@ pub async fn order_event(
     caller: ServiceCaller,
     Json(event): Json<OrderEvent>,
 ) -> ApiResult<StatusCode> {
-    if caller.name != "order-service" {
+    if caller.name != topology::ORDER.name {
         return Err(ApiError::Forbidden(
             "only the order service reports order events".to_owned(),
         ));

@@ -27,7 +27,7 @@ pub const SERVICE: ServiceInfo = ServiceInfo {
          user's view of their cart and orders.",
 };
 
-pub const PREFIX: &str = shop_common::models::prefix::USER;
+pub const PREFIX: &str = shop_common::topology::USER.prefix;
 
 #[derive(Clone)]
 pub struct AppState {
