@@ -2,6 +2,7 @@
 
 mod bench;
 mod cassandra;
+mod descriptors;
 mod e2e;
 mod rules;
 mod stack;
@@ -20,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a local single-node Cassandra 5.0 fetched from Maven Central.
+    /// Run a local Cassandra 5.0, one node or a cluster on loopback, fetched from Maven Central.
     Cassandra(cassandra::Args),
     /// Run the native stack: the four services, nginx, Prometheus, Alertmanager, Jaeger.
     Stack(stack::Args),
@@ -35,6 +36,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
+    descriptors::keep_from_children();
     match Cli::parse().command {
         Command::Cassandra(args) => cassandra::run(args),
         Command::Stack(args) => stack::run(args),
