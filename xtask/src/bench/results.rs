@@ -197,6 +197,7 @@ pub mod fixtures {
                 products: 100,
                 cart_products: 20,
                 arrival_rate: 20_000,
+                bcrypt_cost: None,
             },
             generators: vec![
                 Generator {

@@ -86,6 +86,9 @@ pub fn start_services(env: &Env, store: Store, telemetry: Telemetry) -> Result<V
         let mut command = Command::new(env.bin.join(service.name));
         service_env(&mut command, service, store, telemetry);
         command.env("SERVICE_CLIENT_SECRET_FILE", &secret_file);
+        if let Some(cost) = env.plan.bcrypt_cost {
+            command.env("BCRYPT_COST", cost.to_string());
+        }
         let ready = format!(
             "{}{}/health/ready",
             ports::url(service.port),
