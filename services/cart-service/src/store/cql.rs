@@ -10,9 +10,8 @@ use std::convert::Infallible;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scylla::DeserializeRow;
-use scylla::response::query_result::{QueryResult, QueryRowsResult};
 use scylla::response::{PagingState, PagingStateResponse};
-use scylla::value::{CqlValue, Row};
+use shop_common::cql::results::{decode_error, lwt_applied, rows};
 use shop_common::cql::{Cql, Migration, Schema};
 use shop_common::models::cart::{Cart, CartItem};
 use shop_common::store::{Ping, StoreError, StoreResult};
@@ -381,26 +380,4 @@ fn assemble(user_id: Uuid, rows: Vec<LineRow>) -> StoreResult<Stored> {
 fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
-
-fn rows(result: QueryResult) -> StoreResult<QueryRowsResult> {
-    result.into_rows_result().map_err(decode_error)
-}
-
-/// Whether a conditional statement was applied (`[applied]`).
-fn lwt_applied(result: QueryResult) -> StoreResult<bool> {
-    let row = rows(result)?
-        .maybe_first_row::<Row>()
-        .map_err(decode_error)?
-        .ok_or_else(|| {
-            StoreError::Unavailable("a conditional update returned no row".to_owned())
-        })?;
-    Ok(matches!(
-        row.columns.first(),
-        Some(Some(CqlValue::Boolean(true)))
-    ))
-}
-
-fn decode_error(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("unexpected data from the database: {err}"))
 }

@@ -4,6 +4,7 @@
 
 mod config;
 mod migrate;
+pub mod results;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -7,9 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use scylla::DeserializeRow;
-use scylla::response::query_result::{QueryResult, QueryRowsResult};
-use scylla::value::{CqlValue, MaybeUnset, Row};
+use scylla::response::query_result::QueryResult;
+use scylla::value::{CqlValue, MaybeUnset};
 use shop_common::auth::Role;
+use shop_common::cql::results::{decode_error, lwt_row, rows};
 use shop_common::cql::{Cql, Migration, Schema};
 use shop_common::models::order::{OrderEvent, OrderStatus};
 use shop_common::store::{Ping, StoreError, StoreResult};
@@ -331,10 +332,6 @@ fn parse_status(text: &str) -> StoreResult<OrderStatus> {
         .ok_or_else(|| decode_error(format!("unknown order status {text:?}")))
 }
 
-fn rows(result: QueryResult) -> StoreResult<QueryRowsResult> {
-    result.into_rows_result().map_err(decode_error)
-}
-
 /// `[applied]`, and the `id` the row holds when not applied (`None` when there is no row).
 fn lwt_outcome(result: QueryResult) -> StoreResult<(bool, Option<Uuid>)> {
     let rows = rows(result)?;
@@ -342,13 +339,7 @@ fn lwt_outcome(result: QueryResult) -> StoreResult<(bool, Option<Uuid>)> {
         .column_specs()
         .get_by_name("id")
         .map(|(index, _)| index);
-    let row = rows
-        .maybe_first_row::<Row>()
-        .map_err(decode_error)?
-        .ok_or_else(|| {
-            StoreError::Unavailable("a lightweight transaction returned no row".to_owned())
-        })?;
-    let applied = matches!(row.columns.first(), Some(Some(CqlValue::Boolean(true))));
+    let (applied, row) = lwt_row(&rows)?;
     let id = id_column
         .and_then(|index| row.columns.get(index))
         .and_then(|value| match value {
@@ -356,8 +347,4 @@ fn lwt_outcome(result: QueryResult) -> StoreResult<(bool, Option<Uuid>)> {
             _ => None,
         });
     Ok((applied, id))
-}
-
-fn decode_error(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("unexpected data from the database: {err}"))
 }

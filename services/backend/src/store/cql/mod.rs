@@ -12,10 +12,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use scylla::DeserializeRow;
-use scylla::response::query_result::{QueryResult, QueryRowsResult};
+use scylla::response::query_result::QueryResult;
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::serialize::row::SerializeRow;
-use scylla::value::{CqlValue, Row};
+use scylla::value::CqlValue;
+use shop_common::cql::results::{decode_error, lwt_row, rows};
 use shop_common::cql::{Cql, Migration, Schema};
 use shop_common::store::{Page, Ping, StoreError, StoreResult};
 use uuid::Uuid;
@@ -339,33 +340,13 @@ impl Ping for CqlProductStore {
     }
 }
 
-fn rows(result: QueryResult) -> StoreResult<QueryRowsResult> {
-    result.into_rows_result().map_err(decode_error)
-}
-
-/// Whether a conditional statement or batch applied: its first column, `[applied]`.
-fn applied(result: QueryResult) -> StoreResult<bool> {
-    Ok(lwt_outcome(result)?.0)
-}
-
 /// `[applied]`, and the current value of the compared column when not applied (`None` when
 /// the row does not exist).
 fn lwt_outcome(result: QueryResult) -> StoreResult<(bool, Option<i64>)> {
-    let rows = rows(result)?;
-    let row = rows
-        .maybe_first_row::<Row>()
-        .map_err(decode_error)?
-        .ok_or_else(|| {
-            StoreError::Unavailable("a conditional update returned no row".to_owned())
-        })?;
-    let applied = matches!(row.columns.first(), Some(Some(CqlValue::Boolean(true))));
+    let (applied, row) = lwt_row(&rows(result)?)?;
     let current = row.columns.get(1).and_then(|value| match value {
         Some(CqlValue::BigInt(stock)) => Some(*stock),
         _ => None,
     });
     Ok((applied, current))
-}
-
-fn decode_error(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("unexpected data from the database: {err}"))
 }

@@ -6,11 +6,12 @@
 
 use chrono::{DateTime, Utc};
 use scylla::DeserializeRow;
+use shop_common::cql::results::{decode_error, lwt_applied, rows};
 use shop_common::store::{StoreError, StoreResult};
 use uuid::Uuid;
 
+use super::CqlProductStore;
 use super::stock::Take;
-use super::{CqlProductStore, applied, decode_error, rows};
 use crate::domain::{
     CommitOutcome, Reservation, ReservationState, ReserveOutcome, ReservedLine, StockLine,
 };
@@ -97,7 +98,7 @@ impl CqlProductStore {
             .cql
             .execute("set_reservation_state", (to.as_str(), id, from.as_str()))
             .await?;
-        applied(result)
+        lwt_applied(result)
     }
 
     pub(super) async fn reserve_lines(
@@ -117,7 +118,7 @@ impl CqlProductStore {
                 (id, encode_json(&lines)?, Utc::now(), expires_at),
             )
             .await?;
-        if !applied(claimed)? {
+        if !lwt_applied(claimed)? {
             // A retry: answer what the first call made, or finish what it left half-made.
             let Some(row) = self.reservation(id).await? else {
                 return Err(StoreError::Unavailable(format!(
@@ -162,7 +163,7 @@ impl CqlProductStore {
             .cql
             .execute("set_reserved", (encode_json(&taken)?, id))
             .await?;
-        if applied(result)? {
+        if lwt_applied(result)? {
             return Ok(ReserveOutcome::Reserved(Reservation {
                 id,
                 items: taken,

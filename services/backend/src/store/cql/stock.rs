@@ -9,10 +9,11 @@
 
 use chrono::{DateTime, Utc};
 use scylla::DeserializeRow;
+use shop_common::cql::results::{decode_error, lwt_applied, rows};
 use shop_common::store::{StoreError, StoreResult};
 use uuid::Uuid;
 
-use super::{CqlProductStore, MAX_CAS_ATTEMPTS, ProductRow, applied, decode_error, rows};
+use super::{CqlProductStore, MAX_CAS_ATTEMPTS, ProductRow};
 use crate::domain::Product;
 
 /// Failed statements tolerated in one move: each retry first reads whether the last one
@@ -103,7 +104,7 @@ impl CqlProductStore {
                 ),
             )
             .await?;
-        applied(result)
+        lwt_applied(result)
     }
 
     /// The units of a product a reservation holds now, read from its recorded moves: for a

@@ -12,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::try_join_all;
 use scylla::value::Counter;
 use shop_common::cql::Cql;
+use shop_common::cql::results::{decode_error, lwt_applied, rows};
 use shop_common::models::order::{Order, OrderStatus, StatusChange};
 use shop_common::store::{Ping, StoreError, StoreResult};
 use uuid::Uuid;
@@ -21,7 +22,7 @@ mod schema;
 
 use self::rows::{
     ActiveRow, OrderRow, StatusChangeValue, StatusCountRow, UnreleasedRow, UserOrderRow,
-    decode_error, lwt_applied, parse_status, rows,
+    parse_status,
 };
 pub use self::schema::SCHEMA;
 use super::{CreateOutcome, OrderStore, TransitionOutcome};

@@ -1,9 +1,9 @@
 //! How orders and index entries are read from, and written to, their rows.
 
 use chrono::{DateTime, Utc};
-use scylla::response::query_result::{QueryResult, QueryRowsResult};
-use scylla::value::{Counter, CqlValue, Row};
+use scylla::value::Counter;
 use scylla::{DeserializeRow, DeserializeValue, SerializeValue};
+use shop_common::cql::results::decode_error;
 use shop_common::models::order::{Order, OrderItem, OrderStatus, StatusChange};
 use shop_common::store::{StoreError, StoreResult};
 use uuid::Uuid;
@@ -93,26 +93,4 @@ pub(super) fn parse_status(text: &str) -> StoreResult<OrderStatus> {
         .into_iter()
         .find(|status| status.as_str() == text)
         .ok_or_else(|| decode_error(format!("unknown order status {text:?}")))
-}
-
-pub(super) fn rows(result: QueryResult) -> StoreResult<QueryRowsResult> {
-    result.into_rows_result().map_err(decode_error)
-}
-
-/// Whether a lightweight transaction applied (`[applied]`, its result's first column).
-pub(super) fn lwt_applied(result: QueryResult) -> StoreResult<bool> {
-    let row = rows(result)?
-        .maybe_first_row::<Row>()
-        .map_err(decode_error)?
-        .ok_or_else(|| {
-            StoreError::Unavailable("a conditional update returned no row".to_owned())
-        })?;
-    Ok(matches!(
-        row.columns.first(),
-        Some(Some(CqlValue::Boolean(true)))
-    ))
-}
-
-pub(super) fn decode_error(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("unexpected data from the database: {err}"))
 }
