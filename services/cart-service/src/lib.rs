@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use clap::Parser;
+use shop_common::client::BaseUrls;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::{SigningKeysCheck, UpstreamCheck};
 use shop_common::cql::StorageArgs;
@@ -31,16 +32,17 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "CART_LISTEN", default_value_t = topology::CART.listen())]
     pub listen: SocketAddr,
-    /// Base URL of the backend (products and stock).
-    #[arg(long, env = "BACKEND_URL", default_value_t = topology::BACKEND.url())]
-    pub backend_url: String,
-    /// Base URL of the order service.
+    /// Base URL of the backend (products and stock), or of each of its
+    /// replicas, separated by commas.
+    #[arg(long, env = "BACKEND_URL", default_value_t = topology::BACKEND.urls())]
+    pub backend_url: BaseUrls,
+    /// Base URL of the order service, or of each of its replicas, separated by commas.
     #[arg(
         long,
         env = "ORDER_SERVICE_URL",
-        default_value_t = topology::ORDER.url()
+        default_value_t = topology::ORDER.urls()
     )]
-    pub order_service_url: String,
+    pub order_service_url: BaseUrls,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]

@@ -475,7 +475,7 @@ mod tests {
         let settings = crate::client::UpstreamSettings::default();
         crate::client::Upstream::new(
             "user-service",
-            &format!("http://{address}"),
+            &crate::client::BaseUrls::single(format!("http://{address}")),
             settings.http_client(),
             settings,
             None,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args};
 
-use crate::client::UpstreamSettings;
+use crate::client::{BaseUrls, UpstreamSettings};
 use crate::server::HttpSettings;
 use crate::topology;
 
@@ -71,13 +71,14 @@ impl UpstreamArgs {
 /// How a service learns who signs tokens, and how it proves its own identity.
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
-    /// Base URL of the user service: its JWKS and its token endpoint.
+    /// Base URL of the user service (its JWKS and its token endpoint), or of each of its
+    /// replicas, separated by commas.
     #[arg(
         long,
         env = "USER_SERVICE_URL",
-        default_value_t = topology::USER.url()
+        default_value_t = topology::USER.urls()
     )]
-    pub user_service_url: String,
+    pub user_service_url: BaseUrls,
     /// The secret services present to the user service for client-credentials tokens.
     /// Required: there is no default (see [`AuthArgs::client_secret`]).
     #[arg(long, env = "SERVICE_CLIENT_SECRET", hide_env_values = true)]
@@ -177,7 +178,7 @@ mod tests {
 
     fn auth(secret: Option<&str>, dev_mode: bool) -> AuthArgs {
         AuthArgs {
-            user_service_url: "http://127.0.0.1:8003".to_owned(),
+            user_service_url: topology::USER.urls(),
             service_client_secret: secret.map(str::to_owned),
             service_client_secret_file: None,
             dev_mode,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::auth::TokenVerifier;
-use crate::client::{ServiceTokens, Upstream, UpstreamSettings};
+use crate::client::{BaseUrls, ServiceTokens, Upstream, UpstreamSettings};
 use crate::config::{AuthArgs, UpstreamArgs};
 use crate::faults::Faults;
 use crate::telemetry::metrics::{ClientMetrics, Metrics};
@@ -35,11 +35,11 @@ impl UpstreamPool {
         }
     }
 
-    /// A client for the named upstream at `base_url`.
-    pub fn upstream(&self, name: &'static str, base_url: &str) -> Upstream {
+    /// A client for the named upstream at `base_urls` (one per replica).
+    pub fn upstream(&self, name: &'static str, base_urls: &BaseUrls) -> Upstream {
         Upstream::new(
             name,
-            base_url,
+            base_urls,
             self.http.clone(),
             self.settings.clone(),
             self.service_tokens.clone(),
@@ -78,9 +78,10 @@ impl Connections {
         })
     }
 
-    /// A client for the named upstream at `base_url`, sharing this service's pool and tokens.
-    pub fn upstream(&self, name: &'static str, base_url: &str) -> Upstream {
-        self.pool.upstream(name, base_url)
+    /// A client for the named upstream at `base_urls` (one per replica), sharing this
+    /// service's pool and tokens.
+    pub fn upstream(&self, name: &'static str, base_urls: &BaseUrls) -> Upstream {
+        self.pool.upstream(name, base_urls)
     }
 }
 
@@ -98,9 +99,9 @@ impl crate::health::HealthCheck for SigningKeysCheck {
     }
 }
 
-/// Readiness check, optional: an upstream's circuit is not open. An open circuit makes the
-/// report `degraded` and never the service unready (see [`crate::health`]): the calls that
-/// need that upstream already fail fast, and the rest keeps working.
+/// Readiness check, optional: an upstream's circuit is not open on every replica. That
+/// makes the report `degraded` and never the service unready (see [`crate::health`]): the
+/// calls that need that upstream already fail fast, and the rest keeps working.
 pub struct UpstreamCheck(pub Upstream);
 
 #[async_trait::async_trait]

@@ -205,7 +205,9 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::client::{BreakerState, Credentials, Upstream, UpstreamError, UpstreamSettings};
+    use crate::client::{
+        BaseUrls, BreakerState, Credentials, Upstream, UpstreamError, UpstreamSettings,
+    };
     use crate::connections::UpstreamCheck;
     use crate::faults::Faults;
     use crate::models::cart::GetCart;
@@ -242,7 +244,7 @@ mod tests {
         };
         let upstream = Upstream::new(
             "cart-service",
-            &format!("http://{address}"),
+            &BaseUrls::single(format!("http://{address}")),
             settings.http_client(),
             settings,
             None,

@@ -4,6 +4,8 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
+use crate::client::BaseUrls;
+
 /// One service's place in the shop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placement {
@@ -48,5 +50,10 @@ impl Placement {
     /// Its default base URL, where the other services find it.
     pub fn url(&self) -> String {
         format!("http://{}", self.listen())
+    }
+
+    /// Its default base URL as an upstream: one replica.
+    pub fn urls(&self) -> BaseUrls {
+        BaseUrls::single(self.url())
     }
 }

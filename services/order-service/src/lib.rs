@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use clap::Parser;
 use shop_common::background::Background;
+use shop_common::client::BaseUrls;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::{SigningKeysCheck, UpstreamCheck};
 use shop_common::cql::StorageArgs;
@@ -36,9 +37,10 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "ORDER_LISTEN", default_value_t = topology::ORDER.listen())]
     pub listen: SocketAddr,
-    /// Base URL of the backend (stock reservations).
-    #[arg(long, env = "BACKEND_URL", default_value_t = topology::BACKEND.url())]
-    pub backend_url: String,
+    /// Base URL of the backend (stock reservations), or of each of its
+    /// replicas, separated by commas.
+    #[arg(long, env = "BACKEND_URL", default_value_t = topology::BACKEND.urls())]
+    pub backend_url: BaseUrls,
     /// How long an order stays in each status before the processor moves it on, in ms.
     #[arg(long, env = "ORDER_STATUS_STEP_MS", default_value_t = 30_000)]
     pub order_status_step_ms: u64,

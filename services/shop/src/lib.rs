@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Parser;
 use shop_common::background::Background;
+use shop_common::client::BaseUrls;
 use shop_common::server;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -121,7 +122,7 @@ pub async fn start(mut config: ShopConfig) -> anyhow::Result<RunningShop> {
 }
 
 fn point_at_each_other(config: &mut ShopConfig, addresses: &Addresses) {
-    let url = |addr: SocketAddr| format!("http://{addr}");
+    let url = |addr: SocketAddr| BaseUrls::single(format!("http://{addr}"));
     let user_url = url(addresses.user);
     for auth in [
         &mut config.backend.auth,

@@ -18,6 +18,7 @@ use anyhow::Context;
 use axum::Router;
 use clap::Parser;
 use shop_common::auth::{TokenSigner, TokenVerifier};
+use shop_common::client::BaseUrls;
 use shop_common::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use shop_common::connections::UpstreamCheck;
 use shop_common::cql::StorageArgs;
@@ -42,20 +43,20 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "USER_LISTEN", default_value_t = topology::USER.listen())]
     pub listen: SocketAddr,
-    /// Base URL of the cart service.
+    /// Base URL of the cart service, or of each of its replicas, separated by commas.
     #[arg(
         long,
         env = "CART_SERVICE_URL",
-        default_value_t = topology::CART.url()
+        default_value_t = topology::CART.urls()
     )]
-    pub cart_service_url: String,
-    /// Base URL of the order service.
+    pub cart_service_url: BaseUrls,
+    /// Base URL of the order service, or of each of its replicas, separated by commas.
     #[arg(
         long,
         env = "ORDER_SERVICE_URL",
-        default_value_t = topology::ORDER.url()
+        default_value_t = topology::ORDER.urls()
     )]
-    pub order_service_url: String,
+    pub order_service_url: BaseUrls,
     /// bcrypt work factor: each step doubles the CPU cost of a login.
     #[arg(long, env = "BCRYPT_COST", default_value_t = 10,
         value_parser = clap::value_parser!(u32).range(4..=31))]

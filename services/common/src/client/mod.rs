@@ -1,7 +1,10 @@
 //! The one way services call each other: timeouts, bounded retries for idempotent calls,
-//! and a circuit breaker per upstream. Failures become 502/503/504 problems, never hangs.
+//! calls spread over an upstream's replicas, and a circuit breaker per replica. Failures
+//! become 502/503/504 problems, never hangs.
 
+mod base_urls;
 mod breaker;
+mod replicas;
 mod service_token;
 #[cfg(test)]
 mod tests;
@@ -13,6 +16,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+pub use base_urls::BaseUrls;
 pub use breaker::{BreakerState, CircuitBreaker, Permit};
 pub use service_token::ServiceTokens;
 
@@ -25,6 +29,8 @@ use crate::models::operation::{Body, Operation};
 use crate::problem::{ApiError, Problem};
 use crate::telemetry::metrics::ClientMetrics;
 use crate::telemetry::trace;
+
+use replicas::{Replica, Replicas};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -51,8 +57,12 @@ pub enum Credentials<'a> {
 pub enum UpstreamError {
     #[error("{upstream} is unavailable right now (circuit open)")]
     CircuitOpen { upstream: &'static str },
+    /// No connection could be made, so the request was not sent.
     #[error("{upstream} could not be reached")]
     Unreachable { upstream: &'static str },
+    /// The connection failed after the request may have been sent.
+    #[error("{upstream} dropped the connection")]
+    ConnectionLost { upstream: &'static str },
     #[error("{upstream} did not answer in time")]
     Timeout { upstream: &'static str },
     #[error("{upstream} answered {status}")]
@@ -70,7 +80,7 @@ pub enum UpstreamError {
 impl UpstreamError {
     fn is_transient(&self) -> bool {
         match self {
-            Self::Unreachable { .. } | Self::Timeout { .. } => true,
+            Self::Unreachable { .. } | Self::ConnectionLost { .. } | Self::Timeout { .. } => true,
             Self::Status { status, .. } => matches!(
                 *status,
                 StatusCode::BAD_GATEWAY
@@ -87,7 +97,10 @@ impl UpstreamError {
     fn counts_against_breaker(&self) -> bool {
         match self {
             Self::Status { status, .. } => status.is_server_error(),
-            Self::Unreachable { .. } | Self::Timeout { .. } | Self::InvalidResponse { .. } => true,
+            Self::Unreachable { .. }
+            | Self::ConnectionLost { .. }
+            | Self::Timeout { .. }
+            | Self::InvalidResponse { .. } => true,
             Self::CircuitOpen { .. } | Self::Unencodable { .. } => false,
         }
     }
@@ -103,9 +116,9 @@ impl UpstreamError {
 impl From<UpstreamError> for ApiError {
     fn from(err: UpstreamError) -> Self {
         match &err {
-            UpstreamError::CircuitOpen { .. } | UpstreamError::Unreachable { .. } => {
-                ApiError::ServiceUnavailable(err.to_string())
-            }
+            UpstreamError::CircuitOpen { .. }
+            | UpstreamError::Unreachable { .. }
+            | UpstreamError::ConnectionLost { .. } => ApiError::ServiceUnavailable(err.to_string()),
             UpstreamError::Timeout { .. } => ApiError::GatewayTimeout(err.to_string()),
             UpstreamError::Status {
                 status,
@@ -159,16 +172,15 @@ impl UpstreamSettings {
 
 struct Inner {
     name: &'static str,
-    base_url: String,
+    replicas: Arc<Replicas>,
     http: reqwest::Client,
-    breaker: Arc<CircuitBreaker>,
     settings: UpstreamSettings,
     service_tokens: Option<Arc<ServiceTokens>>,
     metrics: ClientMetrics,
     faults: Faults,
 }
 
-/// A named dependency at a base URL. Cheap to clone.
+/// A named dependency, at one base URL or several (its replicas). Cheap to clone.
 #[derive(Clone)]
 pub struct Upstream {
     inner: Arc<Inner>,
@@ -177,7 +189,7 @@ pub struct Upstream {
 impl Upstream {
     pub fn new(
         name: &'static str,
-        base_url: &str,
+        base_urls: &BaseUrls,
         http: reqwest::Client,
         settings: UpstreamSettings,
         service_tokens: Option<Arc<ServiceTokens>>,
@@ -185,18 +197,18 @@ impl Upstream {
         faults: Faults,
     ) -> Self {
         faults.register_upstream(name);
-        let breaker = Arc::new(CircuitBreaker::new(
+        let replicas = Arc::new(Replicas::new(
+            base_urls,
             settings.breaker_failure_threshold,
             settings.breaker_open_for,
         ));
-        let watched = breaker.clone();
+        let watched = replicas.clone();
         metrics.watch_breaker(name, move || watched.state().as_gauge());
         Self {
             inner: Arc::new(Inner {
                 name,
-                base_url: base_url.trim_end_matches('/').to_owned(),
+                replicas,
                 http,
-                breaker,
                 settings,
                 service_tokens,
                 metrics,
@@ -209,8 +221,9 @@ impl Upstream {
         self.inner.name
     }
 
+    /// Open only while the circuit of every replica is open.
     pub fn breaker_state(&self) -> BreakerState {
-        self.inner.breaker.state()
+        self.inner.replicas.state()
     }
 
     /// Makes `operation`'s call, authenticated with `credentials`, and reads its answer.
@@ -291,22 +304,46 @@ impl Upstream {
         }
     }
 
+    /// One try of the call, on the next replica whose circuit lets it through. A replica
+    /// that cannot be connected to never saw the request, so for any method the try moves
+    /// on to the next one; other failures end the try (the retry policy decides).
     async fn attempt(&self, call: &Call<'_>) -> Result<Bytes, UpstreamError> {
+        let inner = &self.inner;
+        let mut refused = None;
+        for replica in inner.replicas.in_turn() {
+            match self.attempt_on(replica, call).await {
+                Some(Err(err @ UpstreamError::Unreachable { .. })) => refused = Some(err),
+                Some(result) => return result,
+                None => {}
+            }
+        }
+        Err(refused.unwrap_or_else(|| {
+            inner
+                .metrics
+                .record_call(inner.name, &call.method, "circuit_open", None);
+            UpstreamError::CircuitOpen {
+                upstream: inner.name,
+            }
+        }))
+    }
+
+    /// The call on `replica`, or `None` while its circuit is open.
+    async fn attempt_on(
+        &self,
+        replica: &Replica,
+        call: &Call<'_>,
+    ) -> Option<Result<Bytes, UpstreamError>> {
         let method = &call.method;
         let inner = &self.inner;
         // Held across the call: if this future is dropped mid-call, the permit resolves itself.
-        let Some(permit) = inner.breaker.try_acquire() else {
-            inner
-                .metrics
-                .record_call(inner.name, method, "circuit_open", None);
-            return Err(UpstreamError::CircuitOpen {
-                upstream: inner.name,
-            });
-        };
+        let permit = replica.breaker.try_acquire()?;
         let started = std::time::Instant::now();
         let result = match inner.faults.for_upstream(inner.name) {
-            None => self.exchange(call).await,
-            Some(injection) => self.exchange_with_fault(injection, call).await,
+            None => self.exchange(&replica.base_url, call).await,
+            Some(injection) => {
+                self.exchange_with_fault(injection, &replica.base_url, call)
+                    .await
+            }
         };
         match &result {
             Err(err) if err.counts_against_breaker() => permit.failed(),
@@ -318,14 +355,14 @@ impl Upstream {
             outcome(&result),
             Some(started.elapsed().as_secs_f64()),
         );
-        result
+        Some(result)
     }
 
     /// One HTTP exchange, in a client span whose context travels in `traceparent`.
-    async fn exchange(&self, call: &Call<'_>) -> Result<Bytes, UpstreamError> {
+    async fn exchange(&self, base_url: &str, call: &Call<'_>) -> Result<Bytes, UpstreamError> {
         let inner = &self.inner;
         let method = &call.method;
-        let url = format!("{}{}", inner.base_url, call.path);
+        let url = format!("{base_url}{}", call.path);
         let span = tracing::info_span!(
             "upstream call",
             otel.name = %method,
@@ -398,6 +435,7 @@ impl Upstream {
     async fn exchange_with_fault(
         &self,
         injection: Injection,
+        base_url: &str,
         call: &Call<'_>,
     ) -> Result<Bytes, UpstreamError> {
         // An injected delay is bounded by the call's timeout, as a slow upstream would be.
@@ -419,7 +457,7 @@ impl Upstream {
                     problem: None,
                 })
             }
-            None => self.exchange(call).await,
+            None => self.exchange(base_url, call).await,
         }
     }
 
@@ -432,10 +470,13 @@ impl Upstream {
 
     fn transport_error(&self, err: &reqwest::Error) -> UpstreamError {
         let upstream = self.inner.name;
-        if err.is_timeout() {
+        // Before the timeout check: a connect timeout, too, means the request was not sent.
+        if err.is_connect() {
+            UpstreamError::Unreachable { upstream }
+        } else if err.is_timeout() {
             UpstreamError::Timeout { upstream }
         } else {
-            UpstreamError::Unreachable { upstream }
+            UpstreamError::ConnectionLost { upstream }
         }
     }
 
@@ -459,7 +500,9 @@ fn outcome(result: &Result<Bytes, UpstreamError>) -> &'static str {
         Err(UpstreamError::Status { status, .. }) if status.is_client_error() => "client_error",
         Err(UpstreamError::Status { .. } | UpstreamError::InvalidResponse { .. }) => "server_error",
         Err(UpstreamError::Timeout { .. }) => "timeout",
-        Err(UpstreamError::Unreachable { .. }) => "connect_error",
+        Err(UpstreamError::Unreachable { .. } | UpstreamError::ConnectionLost { .. }) => {
+            "connect_error"
+        }
         Err(UpstreamError::CircuitOpen { .. }) => "circuit_open",
         Err(UpstreamError::Unencodable { .. }) => "client_error",
     }

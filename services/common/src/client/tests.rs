@@ -1,4 +1,5 @@
-//! The client against a real (local) upstream: what the breaker sees when calls are cut off.
+//! The client against real (local) upstreams: what the breakers see when calls are cut off,
+//! and how calls spread over replicas and move past the ones that are down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +14,22 @@ use crate::faults::Faults;
 use crate::telemetry::metrics::Metrics;
 
 const COOL_DOWN: Duration = Duration::from_millis(50);
+
+/// Serves `router` on an ephemeral loopback port; its base URL.
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, router).into_future());
+    format!("http://{address}")
+}
+
+/// A base URL nothing listens on: connections to it are refused.
+async fn closed_port() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
 
 /// An upstream whose first answer is a 500, whose second call never gets an answer, and
 /// which answers `{}` from then on.
@@ -31,23 +48,33 @@ async fn fails_then_hangs_then_answers() -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(axum::serve(listener, router).into_future());
-    format!("http://{address}")
+    serve(router).await
 }
 
-fn upstream(base_url: &str) -> Upstream {
+/// A replica that answers every call to `/thing` with `status`, and counts them.
+async fn replica(status: StatusCode) -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let answer = move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move { (status, "{}") }
+    };
+    let router = Router::new().route("/thing", get(answer.clone()).post(answer));
+    (serve(router).await, calls)
+}
+
+fn upstream_with(base_urls: &[&str], max_retries: u32, failure_threshold: u32) -> Upstream {
     let settings = UpstreamSettings {
-        max_retries: 0,
-        breaker_failure_threshold: 1,
+        max_retries,
+        retry_backoff: Duration::from_millis(1),
+        breaker_failure_threshold: failure_threshold,
         breaker_open_for: COOL_DOWN,
         ..UpstreamSettings::default()
     };
     let metrics = Metrics::new("client-test");
     Upstream::new(
         "thing",
-        base_url,
+        &base_urls.join(",").parse().unwrap(),
         settings.http_client(),
         settings,
         None,
@@ -56,8 +83,13 @@ fn upstream(base_url: &str) -> Upstream {
     )
 }
 
-/// The one call these tests make.
+fn upstream(base_url: &str) -> Upstream {
+    upstream_with(&[base_url], 0, 1)
+}
+
+/// The calls these tests make: a GET (idempotent) and a POST (not).
 struct GetThing;
+struct PostThing;
 
 impl Operation for GetThing {
     const PREFIX: &'static str = "";
@@ -66,8 +98,23 @@ impl Operation for GetThing {
     type Response = serde_json::Value;
 }
 
+impl Operation for PostThing {
+    const PREFIX: &'static str = "";
+    const ROUTE: &'static str = "/thing";
+    const METHOD: Method = Method::POST;
+    type Response = serde_json::Value;
+}
+
 async fn call(upstream: &Upstream) -> Result<serde_json::Value, UpstreamError> {
     upstream.call(&GetThing, Credentials::None).await
+}
+
+async fn post(upstream: &Upstream) -> Result<serde_json::Value, UpstreamError> {
+    upstream.call(&PostThing, Credentials::None).await
+}
+
+fn count(calls: &AtomicUsize) -> usize {
+    calls.load(Ordering::SeqCst)
 }
 
 #[tokio::test]
@@ -86,4 +133,92 @@ async fn a_probe_cut_off_by_its_caller_does_not_keep_the_circuit_open() {
     let after = call(&upstream).await;
     assert!(after.is_ok(), "the next probe was refused: {after:?}");
     assert_eq!(upstream.breaker_state(), BreakerState::Closed);
+}
+
+#[tokio::test]
+async fn calls_spread_over_the_replicas_in_turn() {
+    let (a, a_calls) = replica(StatusCode::OK).await;
+    let (b, b_calls) = replica(StatusCode::OK).await;
+    let (c, c_calls) = replica(StatusCode::OK).await;
+    let upstream = upstream_with(&[&a, &b, &c], 0, 5);
+    for _ in 0..9 {
+        call(&upstream).await.expect("every replica answers");
+    }
+    assert_eq!(
+        [count(&a_calls), count(&b_calls), count(&c_calls)],
+        [3, 3, 3]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_moves_even_a_post_on_to_the_next_replica() {
+    let (live, live_calls) = replica(StatusCode::OK).await;
+    let upstream = upstream_with(&[&closed_port().await, &live], 0, 3);
+    for round in 0..6 {
+        let result = post(&upstream).await;
+        assert!(result.is_ok(), "POST {round} failed: {result:?}");
+    }
+    assert_eq!(count(&live_calls), 6, "each POST was sent once");
+    assert_eq!(
+        upstream.breaker_state(),
+        BreakerState::Closed,
+        "one replica still answers"
+    );
+}
+
+#[tokio::test]
+async fn each_replica_has_a_breaker_of_its_own() {
+    let (failing, failing_calls) = replica(StatusCode::INTERNAL_SERVER_ERROR).await;
+    let (healthy, healthy_calls) = replica(StatusCode::OK).await;
+    let upstream = upstream_with(&[&failing, &healthy], 0, 1);
+
+    assert!(call(&upstream).await.is_err(), "the failing replica's 500");
+    for _ in 0..4 {
+        call(&upstream)
+            .await
+            .expect("the healthy replica answers while the other's circuit is open");
+    }
+    assert_eq!(count(&failing_calls), 1, "its open circuit was skipped");
+    assert_eq!(count(&healthy_calls), 4);
+    assert_eq!(upstream.breaker_state(), BreakerState::Closed);
+
+    // After its cool-down the failing replica gets one probe, fails it, and is skipped again.
+    tokio::time::sleep(COOL_DOWN).await;
+    let probed = [call(&upstream).await.is_ok(), call(&upstream).await.is_ok()];
+    assert_eq!(probed.iter().filter(|ok| !**ok).count(), 1, "{probed:?}");
+    assert_eq!(count(&failing_calls), 2);
+}
+
+#[tokio::test]
+async fn the_circuit_is_open_for_callers_only_when_every_replica_is_down() {
+    let upstream = upstream_with(&[&closed_port().await, &closed_port().await], 0, 1);
+    let refused = call(&upstream).await.unwrap_err();
+    assert!(
+        matches!(refused, UpstreamError::Unreachable { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(upstream.breaker_state(), BreakerState::Open);
+    let fast = call(&upstream).await.unwrap_err();
+    assert!(
+        matches!(fast, UpstreamError::CircuitOpen { .. }),
+        "{fast:?}"
+    );
+}
+
+#[tokio::test]
+async fn after_other_failures_only_retried_calls_reach_the_next_replica() {
+    let (busy, busy_calls) = replica(StatusCode::SERVICE_UNAVAILABLE).await;
+    let (live, live_calls) = replica(StatusCode::OK).await;
+    let upstream = upstream_with(&[&busy, &live], 2, 5);
+
+    let unretried = post(&upstream).await.unwrap_err();
+    assert_eq!(unretried.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!((count(&busy_calls), count(&live_calls)), (1, 0));
+
+    // The rotation starts the next call on the live replica: start this one on the busy one.
+    call(&upstream).await.expect("the live replica answers");
+    call(&upstream)
+        .await
+        .expect("a GET is retried, on the next replica");
+    assert_eq!((count(&busy_calls), count(&live_calls)), (2, 2));
 }
