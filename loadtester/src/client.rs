@@ -12,6 +12,7 @@ use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::orders_log::OrdersLog;
 use crate::routes::Routes;
 use crate::seed::Catalogue;
 use crate::telemetry::{LoadMetrics, NotableTrace, TraceLog, traceparent};
@@ -29,6 +30,8 @@ pub struct Ctx {
     /// Starts every username and product name this process makes (`w1-` for worker 1), so
     /// that workers sharing a test never collide; empty alone.
     pub name_prefix: String,
+    /// Where acknowledged orders are recorded (`--orders-log`), if anywhere.
+    pub orders: Option<Arc<OrdersLog>>,
 }
 
 /// The body a request carries.

@@ -10,6 +10,8 @@ pub mod client;
 pub mod journeys;
 pub mod model;
 pub mod open_model;
+pub mod options;
+pub mod orders_log;
 pub mod reproduce;
 pub mod routes;
 pub mod seed;
@@ -28,13 +30,12 @@ use goose::metrics::GooseMetrics;
 use goose::prelude::*;
 use tokio::task::JoinHandle;
 
-pub use crate::cli::{
-    Cli, DEFAULT_ADMIN_PASSWORD, DEFAULT_MIX, Mix, Mode, TesterOptions, ThinkRange,
-};
+pub use crate::cli::{Cli, Mode};
 use crate::client::Ctx;
 use crate::journeys::ThinkTime;
 pub use crate::open_model::OpenPlan;
 use crate::open_model::{Journeys, OpenReport};
+pub use crate::options::{DEFAULT_ADMIN_PASSWORD, DEFAULT_MIX, Mix, TesterOptions, ThinkRange};
 use crate::routes::Routes;
 use crate::seed::{Catalogue, Seeder};
 pub use crate::telemetry::print_notable;
@@ -217,6 +218,10 @@ impl LoadTester {
             .unwrap_or_else(|| "http://127.0.0.1".into());
         let routes = Routes::new(&host, options.direct.then_some(options.direct_ports))?;
         let traces = Arc::new(TraceLog::default());
+        let orders = match &options.orders_log {
+            Some(path) => Some(Arc::new(orders_log::OrdersLog::open(path)?)),
+            None => None,
+        };
         let ctx = Arc::new(Ctx {
             routes,
             catalogue,
@@ -227,6 +232,7 @@ impl LoadTester {
             admin_password: options.admin_password(),
             cancel_percent: options.cancel_percent,
             name_prefix: options.worker.prefix(),
+            orders,
         });
         let think = ThinkTime {
             min: Duration::from_millis(options.think_time_ms.min_ms),

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use goose::config::GooseConfiguration;
 use loadtester::journeys::{ALL, STATIC};
 use loadtester::open_model::schedule::{Arrivals, Rate, Schedule};
-use loadtester::routes::ServicePorts;
 use loadtester::thresholds::{Figures, Scope};
 use loadtester::{LoadTester, OpenPlan, TesterOptions, print_notable};
 use serde_json::Value;
-use shop::{RunningShop, ShopConfig};
+use shop::RunningShop;
 
-const ADMIN_PASSWORD: &str = "admin-test-password";
+mod support;
+
+use support::direct_options;
 
 /// Every journey but the static one: it loads the gateway's own `/static-ok`, and there is no
 /// gateway here (`cargo xtask bench` runs it).
@@ -24,32 +25,12 @@ fn shop_journeys() -> impl Iterator<Item = &'static str> {
 }
 
 async fn start_shop() -> RunningShop {
-    let mut config = ShopConfig::from_env().expect("default configuration parses");
-    let any_port = "127.0.0.1:0".parse().unwrap();
-    config.backend.listen = any_port;
-    config.user.listen = any_port;
-    config.cart.listen = any_port;
-    config.order.listen = any_port;
-    config.user.bcrypt_cost = 4;
-    config.user.admin_username = "admin".to_owned();
-    config.user.admin_password = Some(ADMIN_PASSWORD.to_owned());
-    config.order.order_processor_tick_ms = 20;
-    shop::start(config).await.expect("the shop starts")
+    support::start_shop(|config| config.order.order_processor_tick_ms = 20).await
 }
 
-/// The tester's options for `shop`, its metrics on any free port.
+/// The tester's options for `shop`.
 fn options_for(shop: &RunningShop) -> TesterOptions {
-    let a = shop.addresses;
-    let mut options = TesterOptions::defaults();
-    options.direct = true;
-    options.direct_ports = ServicePorts {
-        backend: a.backend.port(),
-        cart: a.cart.port(),
-        order: a.order.port(),
-        user: a.user.port(),
-    };
-    options.admin_password = Some(ADMIN_PASSWORD.to_owned());
-    options.metrics_listen = "127.0.0.1:0".parse().unwrap();
+    let mut options = direct_options(shop);
     options.think_time_ms = "20-100".parse().unwrap();
     options.flash_stock = 5;
     // Every shopper cancels, so the cancel step runs in a short attack.
@@ -118,21 +99,13 @@ async fn every_journey_runs_clean_against_the_shop() {
 
     // The shoppers' orders are there for the admin to see.
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("http://{}/user-api/token", a.user))
-        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = support::admin_token(&shop, &http).await;
     let orders: Vec<Value> = http
         .get(format!(
             "http://{}/order-api/orders/?scope=all&limit=1000",
             a.order
         ))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()

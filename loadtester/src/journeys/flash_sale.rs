@@ -89,6 +89,13 @@ pub(super) async fn flash_grab(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
         });
     }
     let order: Order = answer.json(ctx, user)?;
+    note_order(
+        ctx,
+        user,
+        order.id,
+        Event::Acknowledged,
+        Some(&order.status),
+    );
     let units: i64 = order
         .items
         .iter()

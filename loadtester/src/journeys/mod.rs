@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::client::{Answer, Call, Ctx, send};
 use crate::model::{Cart, CartTotal, Order, Problem, Profile, Token, TotalSpent, User};
+use crate::orders_log::Event;
 use crate::seed::{Product, VICTIM_PASSWORD};
 
 mod admin;
@@ -40,8 +41,8 @@ pub const STATIC: &str = "static";
 /// Every journey, in the order `--mix` lists them.
 pub const ALL: &[&str] = &[BROWSER, SHOPPER, ADMIN, STUFFER, FLASH_SALE, STATIC];
 
-/// The password every registered shopper uses.
-pub(super) const PASSWORD: &str = "loadtest-password";
+/// The password every registered shopper uses (the audit logs in as them with it).
+pub(crate) const PASSWORD: &str = "loadtest-password";
 /// Pages an anonymous browser follows at most.
 pub(super) const MAX_PAGES: usize = 3;
 pub(super) const PAGE_SIZE: usize = 10;
@@ -176,6 +177,20 @@ pub(super) fn session(user: &mut GooseUser) -> &mut Session {
 
 pub(super) fn token(user: &mut GooseUser) -> String {
     session(user).token.clone()
+}
+
+/// Writes what this client learnt about one of its orders to the orders log, if the run
+/// keeps one.
+pub(super) fn note_order(
+    ctx: &Ctx,
+    user: &mut GooseUser,
+    order: Uuid,
+    event: Event,
+    status: Option<&str>,
+) {
+    if let Some(log) = &ctx.orders {
+        log.record(order, &session(user).username, event, status);
+    }
 }
 
 pub(super) async fn arrive_anonymous(ctx: &Ctx, user: &mut GooseUser) -> TxResult {

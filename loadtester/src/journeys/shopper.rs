@@ -208,6 +208,13 @@ pub(super) async fn check_out(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
     )
     .await?;
     let order: Order = answer.json(ctx, user)?;
+    note_order(
+        ctx,
+        user,
+        order.id,
+        Event::Acknowledged,
+        Some(&order.status),
+    );
     if let Some(error) = order.arithmetic_error() {
         return Err(answer.fail(ctx, user, &error));
     }
@@ -306,6 +313,7 @@ pub(super) async fn view_orders(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
     )
     .await?;
     let order: Order = answer.json(ctx, user)?;
+    note_order(ctx, user, order.id, Event::Seen, Some(&order.status));
     let listed = orders
         .iter()
         .find(|o| o.id == latest.0)
@@ -406,6 +414,7 @@ pub(super) async fn cancel(
     id: Uuid,
 ) -> TxResult {
     let token = token(user);
+    note_order(ctx, user, id, Event::CancelSent, None);
     let mut answer = send(
         ctx,
         user,
@@ -422,6 +431,7 @@ pub(super) async fn cancel(
     .await?;
     if answer.status == 200 {
         let order: Order = answer.json(ctx, user)?;
+        note_order(ctx, user, order.id, Event::Seen, Some(&order.status));
         answer.check(
             ctx,
             user,

@@ -1,18 +1,23 @@
 //! `loadtester audit`: asks a running shop's backend for its stock books and says whether
 //! they balance. For every product, stock on the shelf plus the units held by reservations
 //! (those of live orders included) must equal the units it ever received, and no
-//! reservation may still hold stock past its expiry without an order.
+//! reservation may still hold stock past its expiry without an order. Given the orders log
+//! of a load test (`--orders-log`), it also checks every order the test saw acknowledged
+//! ([`orders`]).
 //!
 //! The backend reads its books one table after another, not at one instant, so an audit
 //! taken while orders are still being placed can be off by what moved meanwhile: the
 //! command asks again until the books balance or `--settle` runs out, so it can run right
 //! after a load test.
 
+pub mod orders;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::TesterOptions;
@@ -48,56 +53,114 @@ struct Overdue {
     expires_at: String,
 }
 
-/// Audits the shop at `host`; exit 0 when the books balance, 1 when they do not.
+/// Audits the shop at `host` and prints the result; exit 0 when it passed, 1 when not.
 pub async fn command(
     host: &str,
     tester: &TesterOptions,
     settle: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let routes = Routes::new(host, tester.direct.then_some(tester.direct_ports))?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let seeder = Seeder {
-        http: http.clone(),
-        routes: &routes,
-    };
-    let token = seeder
-        .admin_token(&tester.admin_username, &tester.admin_password())
-        .await?;
-    let url = routes.url("/api/admin/stock-audit");
-    let deadline = Instant::now() + settle;
-    let audit = loop {
-        let audit = fetch(&http, &url, &token).await?;
-        if audit.passed || Instant::now() + RETRY_EVERY > deadline {
-            break audit;
-        }
-        tokio::time::sleep(RETRY_EVERY).await;
-    };
-    print!("{}", render(&audit));
-    Ok(if audit.passed {
+    let report = run(host, tester, settle).await?;
+    print!("{}", report.render());
+    Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
-async fn fetch(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<StockAudit> {
-    let response = http
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the backend at {url}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        anyhow::bail!("the stock audit at {url} answered {status}: {body}");
+/// The stock books, and the orders of `--orders-log` when given.
+pub struct Report {
+    stock: StockAudit,
+    pub orders: Option<orders::OrdersAudit>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.stock.passed && self.orders.as_ref().is_none_or(orders::OrdersAudit::passed)
     }
-    response
-        .json()
-        .await
-        .with_context(|| format!("the stock audit at {url} sent an unreadable answer"))
+
+    pub fn render(&self) -> String {
+        let orders = self.orders.as_ref().map(orders::OrdersAudit::render);
+        render(&self.stock) + &orders.unwrap_or_default()
+    }
+}
+
+/// Audits the shop at `host`, waiting up to `settle` for books that do not balance yet
+/// and for order views that disagree.
+pub async fn run(host: &str, tester: &TesterOptions, settle: Duration) -> anyhow::Result<Report> {
+    let routes = Routes::new(host, tester.direct.then_some(tester.direct_ports))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let seeder = Seeder {
+        http,
+        routes: &routes,
+    };
+    let token = seeder
+        .admin_token(&tester.admin_username, &tester.admin_password())
+        .await?;
+    let shop = Shop {
+        seeder,
+        admin_token: &token,
+    };
+    let deadline = Instant::now() + settle;
+    let stock = loop {
+        let audit: StockAudit = shop.get_json("/api/admin/stock-audit", &token).await?;
+        if audit.passed || Instant::now() + RETRY_EVERY > deadline {
+            break audit;
+        }
+        tokio::time::sleep(RETRY_EVERY).await;
+    };
+    let orders = match &tester.orders_log {
+        Some(path) => Some(orders::audit(&shop, path, crate::journeys::PASSWORD, deadline).await?),
+        None => None,
+    };
+    Ok(Report { stock, orders })
+}
+
+/// The shop as the audit reads it.
+pub struct Shop<'a> {
+    seeder: Seeder<'a>,
+    admin_token: &'a str,
+}
+
+impl Shop<'_> {
+    async fn log_in(&self, username: &str, password: &str) -> anyhow::Result<String> {
+        self.seeder
+            .admin_token(username, password)
+            .await
+            .with_context(|| format!("the audit reads {username}'s orders as {username}"))
+    }
+
+    /// A JSON document the audit cannot do without: any failure ends the audit.
+    async fn get_json<T: DeserializeOwned>(&self, path: &str, token: &str) -> anyhow::Result<T> {
+        let url = self.seeder.routes.url(path);
+        let response = self
+            .seeder
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the shop at {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            anyhow::bail!("{url} answered {status}: {body}");
+        }
+        response
+            .json()
+            .await
+            .with_context(|| format!("{url} sent an unreadable answer"))
+    }
+
+    /// One order, or why it could not be read: a finding about that order, not the end of
+    /// the audit.
+    async fn get_order<T: DeserializeOwned>(&self, path: &str, token: &str) -> Result<T, String> {
+        self.get_json(path, token)
+            .await
+            .map_err(|err| format!("{err:#}"))
+    }
 }
 
 fn render(audit: &StockAudit) -> String {
