@@ -21,6 +21,10 @@ pub struct HttpArgs {
     /// Count, time and trace every request (`false` leaves that out, to measure its cost).
     #[arg(long, env = "REQUEST_TELEMETRY", default_value_t = true, action = clap::ArgAction::Set)]
     pub request_telemetry: bool,
+    /// On SIGTERM, how long the service keeps serving, unready and closing each connection
+    /// after its response, before it stops accepting, in milliseconds.
+    #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 3_000)]
+    pub shutdown_drain_ms: u64,
 }
 
 impl HttpArgs {
@@ -30,6 +34,10 @@ impl HttpArgs {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             request_telemetry: self.request_telemetry,
         }
+    }
+
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_millis(self.shutdown_drain_ms)
     }
 }
 

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::Json;
+use crate::shutdown::Drain;
 use crate::store::Ping;
 
 #[async_trait::async_trait]
@@ -179,15 +181,33 @@ async fn live() -> Json<HealthReport> {
 /// The service can do its job: its store (and signing keys) answer.
 ///
 /// A failing optional dependency (another service's open circuit) makes the report
-/// `degraded`, still 200.
+/// `degraded`, still 200. From the moment the service is told to stop it answers 503 with
+/// the one check `draining`, so balancers take it out before it goes.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready (`ok`, or `degraded` while an optional dependency fails)", body = HealthReport),
-        (status = 503, description = "Not ready; the report says which check fails", body = HealthReport),
+        (status = 503, description = "Not ready; the report says which check fails (`draining` while the service shuts down)", body = HealthReport),
     ))]
-async fn ready(State(readiness): State<Readiness>) -> (StatusCode, Json<HealthReport>) {
-    let report = readiness.report().await;
+async fn ready(
+    State(readiness): State<Readiness>,
+    drain: Option<Extension<Drain>>,
+) -> (StatusCode, Json<HealthReport>) {
+    let report = if drain.is_some_and(|Extension(drain)| drain.is_draining()) {
+        draining()
+    } else {
+        readiness.report().await
+    };
     (report.http_status(), Json(report))
+}
+
+fn draining() -> HealthReport {
+    let check = CheckResult {
+        status: CheckStatus::Unavailable,
+    };
+    HealthReport {
+        status: HealthStatus::Unavailable,
+        checks: BTreeMap::from([("draining".to_owned(), check)]),
+    }
 }
 
 /// `/health/live` and `/health/ready`, for nesting under a service's prefix.
@@ -227,7 +247,7 @@ mod tests {
     }
 
     async fn answer(checks: Vec<Arc<dyn HealthCheck>>) -> (StatusCode, Value) {
-        let (status, Json(report)) = ready(State(Readiness::new(checks))).await;
+        let (status, Json(report)) = ready(State(Readiness::new(checks)), None).await;
         (status, serde_json::to_value(report).unwrap())
     }
 

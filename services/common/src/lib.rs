@@ -1,6 +1,7 @@
 //! What the shop's four services truly share: the service skeleton (`service`), the calls
 //! between them (`models`) and the client that makes them (`client`), configuration,
-//! problem errors, auth, health, the HTTP middleware stack (`server`), and the support for
+//! problem errors, auth, health, the HTTP middleware stack (`server`), serving and draining
+//! on shutdown (`shutdown`), and the support for
 //! their tests against Cassandra (`testing`).
 
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod openapi;
 pub mod problem;
 pub mod server;
 pub mod service;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod testing;

@@ -1,13 +1,16 @@
 //! The skeleton every service stands on. A service names itself ([`ServiceInfo`]), says how
 //! to build its store ([`Stores`]), its state and its router, and adds its own readiness
 //! checks; the skeleton supplies metrics, faults and the fault API, upstream connections,
-//! health, the OpenAPI document, middleware, binding and graceful shutdown.
+//! health, the OpenAPI document, middleware, binding, and a drain and graceful shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use tokio::net::TcpListener;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::TokenVerifier;
@@ -18,6 +21,7 @@ use crate::cql::{Cql, Schema, StorageArgs, StorageKind};
 use crate::faults::{self, FaultArgs, Faults};
 use crate::health::{self, HealthCheck, Readiness, StoreCheck};
 use crate::server::{self, HttpSettings};
+use crate::shutdown;
 use crate::store::Ping;
 use crate::telemetry::metrics::Metrics;
 
@@ -111,19 +115,139 @@ impl Skeleton {
 }
 
 /// Binds `listen`, builds the service with `app` (which may start background tasks), and
-/// serves until Ctrl-C or SIGTERM; then lets requests and background tasks finish.
+/// serves until Ctrl-C or SIGTERM; then drains for `drain` (see [`crate::shutdown`]) and
+/// lets requests and background tasks finish.
 pub async fn run(
     info: &ServiceInfo,
     listen: SocketAddr,
+    drain: Duration,
     app: impl AsyncFnOnce(&Background) -> anyhow::Result<Router>,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    run_until(info, listener, drain, app, shutdown::signal()).await
+}
+
+/// [`run`] on a bound `listener`, stopping when `stop` resolves rather than on a signal.
+pub async fn run_until(
+    info: &ServiceInfo,
+    listener: TcpListener,
+    drain: Duration,
+    app: impl AsyncFnOnce(&Background) -> anyhow::Result<Router>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let background = Background::default();
     let router = app(&background).await?;
-    tracing::info!(address = %listen, "{} listening", info.name);
-    server::serve(listener, router, server::shutdown_signal()).await?;
+    tracing::info!(address = %listener.local_addr()?, "{} listening", info.name);
+    shutdown::serve(listener, router, stop, drain).await?;
     background.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+
+    use super::*;
+    use crate::faults::FaultArgs;
+
+    static INFO: ServiceInfo = ServiceInfo {
+        name: "drain-test",
+        prefix: "/t",
+        title: "drain test",
+        description: "a service that only serves a slow route",
+    };
+    const DRAIN: Duration = Duration::from_millis(1500);
+    /// Longer than what is left of the drain when it starts, so it is still in flight
+    /// when the service stops accepting.
+    const SLOW: Duration = Duration::from_millis(2500);
+
+    /// The skeleton's router around one slow route, and a background task that records
+    /// that it was stopped.
+    async fn app(background: &Background, stopped: Arc<AtomicBool>) -> anyhow::Result<Router> {
+        background.spawn(|stop| async move {
+            stop.cancelled().await;
+            stopped.store(true, Ordering::SeqCst);
+        });
+        let skeleton = Skeleton::new(
+            &INFO,
+            &FaultArgs {
+                faults_enabled: false,
+            },
+        );
+        let routes = OpenApiRouter::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(SLOW).await;
+                "done"
+            }),
+        );
+        let verifier = Arc::new(TokenVerifier::from_jwks(&jsonwebtoken::jwk::JwkSet {
+            keys: Vec::new(),
+        }));
+        let http = HttpSettings {
+            body_limit_bytes: 1024,
+            request_timeout: Duration::from_secs(5),
+            request_telemetry: true,
+        };
+        Ok(skeleton.router(routes, Readiness::default(), verifier, &http))
+    }
+
+    /// Status and `Connection` header of a GET.
+    async fn get_from(url: &str) -> (StatusCode, Option<String>) {
+        let response = reqwest::get(url).await.expect("the service answers");
+        let connection = response.headers().get(header::CONNECTION);
+        let connection = connection.map(|value| value.to_str().unwrap().to_owned());
+        (response.status(), connection)
+    }
+
+    #[tokio::test]
+    async fn a_stopping_service_drains_then_finishes_what_is_in_flight() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/t", listener.local_addr().unwrap());
+        let (stop, stopped_signal) = tokio::sync::oneshot::channel::<()>();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let service = run_until(
+            &INFO,
+            listener,
+            DRAIN,
+            async |background| app(background, stopped.clone()).await,
+            async move {
+                let _ = stopped_signal.await;
+            },
+        );
+        let client = async {
+            let ready = format!("{base}/health/ready");
+            assert_eq!(get_from(&ready).await, (StatusCode::OK, None));
+            stop.send(()).unwrap();
+            tokio::task::yield_now().await;
+            let (status, connection) = get_from(&ready).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "unready at once");
+            assert_eq!(connection.as_deref(), Some("close"));
+            let report: serde_json::Value =
+                reqwest::get(&ready).await.unwrap().json().await.unwrap();
+            assert_eq!(
+                report["checks"]["draining"]["status"], "unavailable",
+                "{report}"
+            );
+
+            // Still serving during the drain, on a new connection, and the request started
+            // in it finishes after the service stopped accepting.
+            let (status, connection) = get_from(&format!("{base}/slow")).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(connection.as_deref(), Some("close"));
+        };
+        let (served, ()) = tokio::join!(service, client);
+        served.expect("a clean shutdown");
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "the background task stopped"
+        );
+        let after = reqwest::get(format!("{base}/health/live")).await;
+        assert!(after.is_err(), "no longer accepting: {after:?}");
+    }
 }

@@ -94,8 +94,11 @@ pub async fn app(config: &Config, background: &Background) -> anyhow::Result<Rou
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    service::run(&api::SERVICE, config.listen, async |background| {
-        app(&config, background).await
-    })
+    service::run(
+        &api::SERVICE,
+        config.listen,
+        config.http.shutdown_drain(),
+        async |background| app(&config, background).await,
+    )
     .await
 }

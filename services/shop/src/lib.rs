@@ -2,12 +2,13 @@
 //! other over loopback exactly as separate processes would.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use shop_common::background::Background;
 use shop_common::client::BaseUrls;
-use shop_common::server;
+use shop_common::shutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -102,9 +103,9 @@ pub async fn start(mut config: ShopConfig) -> anyhow::Result<RunningShop> {
     let mut servers = JoinSet::new();
     for (listener, router) in routers {
         let stop = shutdown.clone();
-        servers.spawn(server::serve(listener, router, async move {
-            stop.cancelled().await
-        }));
+        // One process on loopback, with no balancer or replicas to drain traffic to.
+        let stop = async move { stop.cancelled().await };
+        servers.spawn(shutdown::serve(listener, router, stop, Duration::ZERO));
     }
     tracing::info!(
         backend = %addresses.backend,

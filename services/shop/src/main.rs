@@ -16,7 +16,5 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = shop::ShopConfig::from_env().context("invalid configuration")?;
     let running = shop::start(config).await?;
-    running
-        .run_until(shop_common::server::shutdown_signal())
-        .await
+    running.run_until(shop_common::shutdown::signal()).await
 }

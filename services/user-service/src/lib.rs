@@ -167,7 +167,13 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    service::run(&api::SERVICE, config.listen, async |_| app(&config).await).await
+    service::run(
+        &api::SERVICE,
+        config.listen,
+        config.http.shutdown_drain(),
+        async |_| app(&config).await,
+    )
+    .await
 }
 
 fn token_signer(config: &Config) -> anyhow::Result<TokenSigner> {

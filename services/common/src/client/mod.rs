@@ -157,13 +157,18 @@ impl Default for UpstreamSettings {
     }
 }
 
+/// Shorter than a stopping replica's drain (`SHUTDOWN_DRAIN_MS`, 3 s by default): a
+/// connection used during the drain is closed by the replica's `Connection: close`, and one
+/// left idle through it is dropped here before the replica closes it under a new request.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl UpstreamSettings {
     /// One connection pool shared by every upstream of a service.
     pub fn http_client(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tcp_nodelay(true)
             .build()
             .expect("a plain HTTP client without TLS always builds")
