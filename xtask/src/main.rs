@@ -27,8 +27,9 @@ enum Command {
     Stack(stack::Args),
     /// Prometheus configuration and rules in compressed time, for alert reproduction.
     Rules(rules::Args),
-    /// End-to-end checks against a running stack (`cargo xtask stack up` first).
-    E2e,
+    /// End-to-end checks against a running stack (`cargo xtask stack up` first): the
+    /// `shop-e2e` suite, one line per check.
+    E2e(e2e::Args),
     /// Throughput, latency, telemetry cost, load-generator efficiency and memory, measured
     /// on this machine; writes target/bench/bench.md and bench.json. Needs wrk and nginx
     /// (`bash .ci/install-bench.sh`).
@@ -41,7 +42,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Cassandra(args) => cassandra::run(args),
         Command::Stack(args) => stack::run(args),
         Command::Rules(args) => rules::run(args),
-        Command::E2e => e2e::run(),
+        Command::E2e(args) => e2e::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

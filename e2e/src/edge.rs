@@ -1,12 +1,15 @@
-//! The gateway as the shop's public edge: what it must not let through, and that its own
-//! errors are problem documents like the services'.
+//! The gateway as the shop's public edge: what it must not let through (internal routes,
+//! the services' metrics, forged identity headers, the client-credentials grant, floods of
+//! registrations), and that its own errors are problem documents like the services'.
 
 use anyhow::{Context, Result, bail, ensure};
 use reqwest::blocking::RequestBuilder;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use shop_common::topology;
 
-use super::{E2e, SERVICES, truncate};
+use crate::harness::{E2e, truncate};
+use crate::journey::Journey;
 
 /// An id for the routes that take one: any id, as none of them may be reached.
 const SOME_ID: &str = "00000000-0000-4000-8000-000000000000";
@@ -15,7 +18,100 @@ const SOME_ID: &str = "00000000-0000-4000-8000-000000000000";
 const REGISTRATION_BURST: usize = 60;
 
 impl E2e {
-    pub(super) fn gateway_edge(&mut self) {
+    /// Prometheus scrapes the services directly; the public gateway does not serve metrics.
+    pub fn gateway_hides_metrics(&mut self) {
+        self.check_unit("the gateway does not serve the services' metrics", |e2e| {
+            for topology::Placement { prefix, .. } in topology::ALL {
+                e2e.expect(
+                    e2e.gateway(reqwest::Method::GET, &format!("{prefix}/metrics")),
+                    StatusCode::NOT_FOUND,
+                    &format!("{prefix}/metrics through the gateway"),
+                )?;
+            }
+            Ok(format!("{} services", topology::ALL.len()))
+        });
+    }
+
+    /// Identity comes from the bearer token only: identity headers from the client are
+    /// removed by the gateway (and ignored by the services).
+    pub fn identity(&mut self, journey: &Journey) {
+        use reqwest::Method as M;
+        let a = &journey.user_a;
+        let b = &journey.user_b;
+        self.check_unit(
+            "a forged X-User-ID without a token is anonymous (401)",
+            |e2e| {
+                for path in [
+                    "/user-api/users/me",
+                    "/cart-api/cart/",
+                    "/order-api/orders/",
+                ] {
+                    for header in ["X-User-ID", "X-Forwarded-User", "X-Auth-User"] {
+                        e2e.expect(
+                            e2e.gateway(M::GET, path).header(header, &a.id),
+                            StatusCode::UNAUTHORIZED,
+                            &format!("GET {path} with {header}"),
+                        )?;
+                    }
+                }
+                Ok("user, cart and order service".to_owned())
+            },
+        );
+        self.check_unit("a forged X-User-ID with B's token gets B's data", |e2e| {
+            let bearer = format!("Bearer {}", b.token);
+            let me = e2e.expect(
+                e2e.gateway(M::GET, "/user-api/users/me")
+                    .header("Authorization", &bearer)
+                    .header("X-User-ID", &a.id)
+                    .header("X-User-Role", "admin"),
+                StatusCode::OK,
+                "GET /user-api/users/me",
+            )?;
+            ensure!(
+                me["id"] == b.id.as_str(),
+                "users/me answered for {} instead of B",
+                me["id"]
+            );
+            let cart = e2e.expect(
+                e2e.gateway(M::GET, "/cart-api/cart/")
+                    .header("Authorization", &bearer)
+                    .header("X-User-ID", &a.id),
+                StatusCode::OK,
+                "GET /cart-api/cart/",
+            )?;
+            ensure!(
+                cart["user_id"] == b.id.as_str(),
+                "the cart of {} instead of B's",
+                cart["user_id"]
+            );
+            let orders = e2e.expect(
+                e2e.gateway(M::GET, "/order-api/orders/")
+                    .header("Authorization", &bearer)
+                    .header("X-User-ID", &a.id),
+                StatusCode::OK,
+                "GET /order-api/orders/",
+            )?;
+            let count = orders.as_array().map_or(usize::MAX, Vec::len);
+            ensure!(
+                count == 0,
+                "B, who ordered nothing, sees {count} orders (A's?)"
+            );
+            // Admin-only with a forged role: still forbidden.
+            e2e.expect(
+                e2e.gateway(M::GET, "/cart-api/carts/")
+                    .header("Authorization", &bearer)
+                    .header("X-User-Role", "admin"),
+                StatusCode::FORBIDDEN,
+                "GET /cart-api/carts/ with X-User-Role: admin",
+            )?;
+            Ok(
+                "users/me, cart and orders are B's; X-User-Role: admin does not make B an admin"
+                    .to_owned(),
+            )
+        });
+    }
+
+    pub fn gateway_edge(&mut self) {
         self.check_unit(
             "the gateway routes no internal route: 404 problems under every prefix and spelling",
             |e2e| {
@@ -37,7 +133,8 @@ impl E2e {
                     ),
                     (Method::PUT, format!("/api/INTERNAL/reservations/{SOME_ID}")),
                 ];
-                for &(_, prefix, _) in SERVICES {
+                for service in topology::ALL {
+                    let prefix = service.prefix;
                     calls.push((Method::GET, format!("{prefix}/internal/")));
                     calls.push((Method::POST, format!("{prefix}/internal/anything")));
                 }
@@ -63,7 +160,7 @@ impl E2e {
                 let file = e2e.root.join("target/stack/service-client-secret");
                 let secret = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read the stack's secret {}", file.display()))?;
-                for client_id in ["order-service", "cart-service", "backend"] {
+                for client_id in [topology::ORDER, topology::CART, topology::BACKEND].map(|service| service.name) {
                     let request = e2e.gateway(Method::POST, "/user-api/token").form(&[
                         ("grant_type", "client_credentials"),
                         ("client_id", client_id),
@@ -98,7 +195,7 @@ impl E2e {
     /// Registration costs a bcrypt hash, so the gateway limits it per address like login.
     /// The bodies are invalid: the service refuses them before hashing, and no account is
     /// made.
-    pub(super) fn gateway_limits_registration(&mut self) {
+    pub fn gateway_limits_registration(&mut self) {
         self.check_unit(
             "the gateway limits registrations per address (429 problem with Retry-After)",
             |e2e| {

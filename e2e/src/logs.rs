@@ -9,28 +9,29 @@ use anyhow::{Context, Result, bail, ensure};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{E2e, SERVICES};
-use crate::stack::{self, ADMIN_PASSWORD, logstore};
+use shop_common::topology::{self, BACKEND};
+
+use crate::dashboards::replace_variables;
+use crate::harness::E2e;
+use crate::promql::parse_samples;
 
 /// How long a line may take from the service or the gateway to a query's answer.
 const LINE_WAIT: Duration = Duration::from_secs(10);
 /// The route the fault breaks, and the path of a request to it.
 const FAULTED_ROUTE: &str = "/api/products/{product_id}";
 const FAULTED_PATH: &str = "/api/products/00000000-0000-4000-8000-00000000e2e0";
-/// The backend's metrics, where it counts the lines it could not ship.
-const BACKEND_METRICS: &str = "http://127.0.0.1:8000/api/metrics";
 /// The Grafana data source type of the log store; its targets hold LogsQL.
 const LOGS_DATASOURCE: &str = "victoriametrics-logs-datasource";
 /// The dashboard of the log store's lines.
 const LOGS_DASHBOARD: &str = "grafana/dashboards/logs.json";
 
 /// Whether a dashboard target is a LogsQL query of the log store.
-pub(super) fn is_logsql(target: &Value) -> bool {
+pub fn is_logsql(target: &Value) -> bool {
     target["datasource"]["type"] == LOGS_DATASOURCE
 }
 
 impl E2e {
-    pub(super) fn logs(&mut self) {
+    pub fn logs(&mut self) {
         self.check_unit(
             "a failed request's lines are in the log store by its trace id: the service's error line and the gateway's access line",
             |e2e| e2e.failed_request_lines(),
@@ -59,20 +60,21 @@ impl E2e {
             for target in panel["targets"].as_array().into_iter().flatten() {
                 if is_logsql(target) {
                     let logsql = target["expr"].as_str().unwrap_or_default();
-                    queries.push((panel["title"].clone(), logsql.replace("$service", ".*")));
+                    queries.push((panel["title"].clone(), replace_variables(logsql, ".*")));
                 }
             }
         }
         ensure!(!queries.is_empty(), "{LOGS_DASHBOARD} has no LogsQL query");
         for (title, logsql) in &queries {
-            let rows = query(&self.client, &format!("_time:1h {logsql}"))?;
+            let rows = self.logsql(&format!("_time:1h {logsql}"))?;
             ensure!(!rows.is_empty(), "panel {title}: `{logsql}` has no lines");
         }
         Ok(format!("{} queries", queries.len()))
     }
 
     fn failed_request_lines(&mut self) -> Result<String> {
-        let trace_id = format!("{:032x}", super::random_u64() as u128 | 1 << 100);
+        // Never all zeros, which is no trace id.
+        let trace_id = format!("{:032x}", fastrand::u128(..) | 1 << 100);
         let started = Instant::now();
         let status = self.with_error_fault(|e2e| {
             e2e.gateway(Method::GET, FAULTED_PATH)
@@ -85,13 +87,12 @@ impl E2e {
             status == StatusCode::INTERNAL_SERVER_ERROR,
             "the faulted request answered {status}, not 500"
         );
-        let service = wait_for_line(
-            &self.client,
-            &format!(r#"trace_id:="{trace_id}" service.name:=backend severity_text:=ERROR"#),
-        )
-        .context("the backend's error line")?;
-        let gateway = wait_for_line(
-            &self.client,
+        let service = self
+            .wait_for_line(&format!(
+                r#"trace_id:="{trace_id}" service.name:=backend severity_text:=ERROR"#
+            ))
+            .context("the backend's error line")?;
+        let gateway = self.wait_for_line(
             &format!(
                 r#"{{app_name="gateway"}} "{trace_id}" | unpack_json fields (trace_id, status, upstream_addr, request_time)"#
             ),
@@ -104,7 +105,7 @@ impl E2e {
         ensure!(
             gateway["upstream_addr"]
                 .as_str()
-                .is_some_and(|address| address.ends_with(":8000")),
+                .is_some_and(|address| address.ends_with(&format!(":{}", BACKEND.port))),
             "the gateway's line does not name the backend as its upstream: {gateway}"
         );
         Ok(format!(
@@ -115,10 +116,7 @@ impl E2e {
     }
 
     fn lines_per_service(&mut self) -> Result<String> {
-        let rows = query(
-            &self.client,
-            "_time:1h | stats by (service.name, app_name) count() lines",
-        )?;
+        let rows = self.logsql("_time:1h | stats by (service.name, app_name) count() lines")?;
         let lines = |field: &str, name: &str| {
             rows.iter()
                 .find(|row| row[field] == name)
@@ -126,7 +124,7 @@ impl E2e {
                 .unwrap_or(0)
         };
         let mut counted = Vec::new();
-        for &(service, _, _) in SERVICES {
+        for service in topology::ALL.map(|service| service.name) {
             let count = lines("service.name", service);
             ensure!(
                 count > 0,
@@ -141,14 +139,15 @@ impl E2e {
     }
 
     fn store_down(&mut self) -> Result<String> {
-        let before = dropped_lines(&self.client)?;
+        let before = self.dropped_lines()?;
         ensure!(
-            stack::stop_component("victoria-logs")?,
+            self.stop_component("victoria-logs")?,
             "the log store was not running"
         );
         let outcome = self.requests_while_the_store_is_down(before);
-        let restarted =
-            stack::start_component("victoria-logs").context("starting the log store again");
+        let restarted = self
+            .start_component("victoria-logs")
+            .context("starting the log store again");
         let detail = outcome?;
         restarted?;
         Ok(detail)
@@ -183,7 +182,7 @@ impl E2e {
         );
         let started = Instant::now();
         loop {
-            let after = dropped_lines(&self.client)?;
+            let after = self.dropped_lines()?;
             if after >= before + REQUESTS as f64 {
                 return Ok(format!(
                     "{REQUESTS} requests answered, log_lines_dropped_total {before} -> {after}"
@@ -201,7 +200,10 @@ impl E2e {
 
     /// Runs `body` with every backend product lookup answering 500, then removes the fault.
     fn with_error_fault<T>(&mut self, body: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        let admin = format!("Bearer {}", self.token("admin", ADMIN_PASSWORD)?);
+        let admin = format!(
+            "Bearer {}",
+            self.token("admin", &self.stack.admin_password)?
+        );
         let fault = self.expect(
             self.gateway(Method::POST, "/api/admin/faults")
                 .header("Authorization", &admin)
@@ -230,47 +232,48 @@ impl E2e {
     }
 }
 
-/// The rows a LogsQL query returns (one JSON object per line).
-fn query(client: &reqwest::blocking::Client, logsql: &str) -> Result<Vec<Value>> {
-    let response = client
-        .post(format!("{}/select/logsql/query", logstore::URL))
-        .form(&[("query", logsql)])
-        .send()
-        .context("the log store does not answer")?;
-    let status = response.status();
-    let body = response.text()?;
-    ensure!(status.is_success(), "LogsQL `{logsql}`: {status}: {body}");
-    body.lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str(line).context("a row that is not JSON"))
-        .collect()
-}
-
-/// The first line `logsql` finds, waiting up to [`LINE_WAIT`] for it to arrive.
-fn wait_for_line(client: &reqwest::blocking::Client, logsql: &str) -> Result<Value> {
-    let started = Instant::now();
-    loop {
-        if let Some(line) = query(client, logsql)?.into_iter().next() {
-            return Ok(line);
-        }
-        if started.elapsed() > LINE_WAIT {
-            bail!("no line within {} s for `{logsql}`", LINE_WAIT.as_secs());
-        }
-        thread::sleep(Duration::from_millis(250));
+impl E2e {
+    /// The rows a LogsQL query returns (one JSON object per line).
+    fn logsql(&self, logsql: &str) -> Result<Vec<Value>> {
+        let response = self
+            .client
+            .post(format!("{}/select/logsql/query", self.stack.log_store))
+            .form(&[("query", logsql)])
+            .send()
+            .context("the log store does not answer")?;
+        let status = response.status();
+        let body = response.text()?;
+        ensure!(status.is_success(), "LogsQL `{logsql}`: {status}: {body}");
+        body.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).context("a row that is not JSON"))
+            .collect()
     }
-}
 
-/// The backend's `log_lines_dropped_total`, all reasons.
-fn dropped_lines(client: &reqwest::blocking::Client) -> Result<f64> {
-    let text = client
-        .get(BACKEND_METRICS)
-        .send()
-        .and_then(|response| response.text())
-        .context("the backend's metrics")?;
-    let samples = super::parse_samples(&text, "log_lines_dropped_total");
-    ensure!(
-        !samples.is_empty(),
-        "the backend exports no log_lines_dropped_total"
-    );
-    Ok(samples.iter().map(|sample| sample.value).sum())
+    /// The first line `logsql` finds, waiting up to [`LINE_WAIT`] for it to arrive.
+    fn wait_for_line(&self, logsql: &str) -> Result<Value> {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self.logsql(logsql)?.into_iter().next() {
+                return Ok(line);
+            }
+            if started.elapsed() > LINE_WAIT {
+                bail!("no line within {} s for `{logsql}`", LINE_WAIT.as_secs());
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The backend's `log_lines_dropped_total`, all reasons.
+    fn dropped_lines(&self) -> Result<f64> {
+        let text = self
+            .service_metrics(&BACKEND)
+            .context("the backend's metrics")?;
+        let samples = parse_samples(&text, "log_lines_dropped_total");
+        ensure!(
+            !samples.is_empty(),
+            "the backend exports no log_lines_dropped_total"
+        );
+        Ok(samples.iter().map(|sample| sample.value).sum())
+    }
 }
