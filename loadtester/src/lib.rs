@@ -10,6 +10,7 @@ pub mod client;
 pub mod journeys;
 pub mod model;
 pub mod open_model;
+pub mod options;
 pub mod orders_log;
 pub mod reproduce;
 pub mod routes;
@@ -29,13 +30,12 @@ use goose::metrics::GooseMetrics;
 use goose::prelude::*;
 use tokio::task::JoinHandle;
 
-pub use crate::cli::{
-    Cli, DEFAULT_ADMIN_PASSWORD, DEFAULT_MIX, Mix, Mode, TesterOptions, ThinkRange,
-};
+pub use crate::cli::{Cli, Mode};
 use crate::client::Ctx;
 use crate::journeys::ThinkTime;
 pub use crate::open_model::OpenPlan;
 use crate::open_model::{Journeys, OpenReport};
+pub use crate::options::{DEFAULT_ADMIN_PASSWORD, DEFAULT_MIX, Mix, TesterOptions, ThinkRange};
 use crate::routes::Routes;
 use crate::seed::{Catalogue, Seeder};
 pub use crate::telemetry::print_notable;

@@ -16,9 +16,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use goose::config::GooseConfiguration;
 
+use crate::LoadTester;
+use crate::options::TesterOptions;
 use crate::routes::Routes;
 use crate::seed::Seeder;
-use crate::{LoadTester, TesterOptions};
 use faults::FaultApi;
 use playbook::{Playbook, kebab_case};
 use prometheus::Prometheus;

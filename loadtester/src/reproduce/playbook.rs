@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::open_model::OpenPlan;
 use crate::open_model::schedule::{Arrivals, Rate, Schedule, Stage, Stages};
-use crate::{Mix, OpenPlan, ThinkRange};
+use crate::options::{Mix, ThinkRange};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,8 +17,9 @@ use super::faults::{Applied, FaultApi};
 use super::playbook::{Load, Playbook, Shape};
 use super::prometheus::{ActiveAlert, AlertRule, Prometheus};
 use super::report::{Event, Expression, LoadSummary, Outcome, Report, SeriesSummary, value_text};
+use crate::options::TesterOptions;
 use crate::thresholds::{Figures, Scope};
-use crate::{LoadTester, OpenRun, Run, TesterOptions};
+use crate::{LoadTester, OpenRun, Run};
 
 const POLL: Duration = Duration::from_secs(1);
 /// Faults outlive the bound by this much, so that they cover the whole run even when
