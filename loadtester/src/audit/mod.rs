@@ -33,7 +33,20 @@ struct StockAudit {
     overdue: Vec<Overdue>,
     in_flight: i64,
     committed: i64,
-    passed: bool,
+    /// The backend's verdict: every product conserved, nothing overdue.
+    #[serde(rename = "passed")]
+    balanced: bool,
+}
+
+impl StockAudit {
+    fn negative(&self) -> impl Iterator<Item = &ProductLedger> {
+        self.products.iter().filter(|p| p.stock < 0)
+    }
+
+    /// The backend's verdict, and no product below zero.
+    fn passed(&self) -> bool {
+        self.balanced && self.negative().next().is_none()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,7 +89,7 @@ pub struct Report {
 
 impl Report {
     pub fn passed(&self) -> bool {
-        self.stock.passed && self.orders.as_ref().is_none_or(orders::OrdersAudit::passed)
+        self.stock.passed() && self.orders.as_ref().is_none_or(orders::OrdersAudit::passed)
     }
 
     pub fn render(&self) -> String {
@@ -106,7 +119,7 @@ pub async fn run(host: &str, tester: &TesterOptions, settle: Duration) -> anyhow
     let deadline = Instant::now() + settle;
     let stock = loop {
         let audit: StockAudit = shop.get_json("/api/admin/stock-audit", &token).await?;
-        if audit.passed || Instant::now() + RETRY_EVERY > deadline {
+        if audit.passed() || Instant::now() + RETRY_EVERY > deadline {
             break audit;
         }
         tokio::time::sleep(RETRY_EVERY).await;
@@ -171,7 +184,7 @@ fn render(audit: &StockAudit) -> String {
         audit.committed,
         audit.in_flight,
         audit.overdue.len(),
-        if audit.passed { "PASSED" } else { "FAILED" }
+        if audit.passed() { "PASSED" } else { "FAILED" }
     );
     for product in unbalanced {
         out += &format!(
@@ -183,6 +196,12 @@ fn render(audit: &StockAudit) -> String {
             product
                 .received
                 .map_or("unknown".to_owned(), |r| r.to_string())
+        );
+    }
+    for product in audit.negative() {
+        out += &format!(
+            "  negative stock: {} ({}): {}\n",
+            product.name, product.product_id, product.stock
         );
     }
     for finding in &audit.overdue {
@@ -216,7 +235,7 @@ mod tests {
             }],
             in_flight: 0,
             committed: 2,
-            passed: false,
+            balanced: false,
         };
         let text = render(&audit);
         assert!(text.contains("FAILED"), "{text}");
@@ -227,5 +246,27 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("still reserved since its expiry"), "{text}");
+    }
+
+    #[test]
+    fn negative_stock_fails_books_the_backend_found_balanced() {
+        let audit = StockAudit {
+            products: vec![ProductLedger {
+                product_id: Uuid::nil(),
+                name: "kite".into(),
+                stock: -2,
+                held: 2,
+                received: Some(0),
+                conserved: true,
+            }],
+            overdue: Vec::new(),
+            in_flight: 0,
+            committed: 1,
+            balanced: true,
+        };
+        assert!(!audit.passed());
+        let text = render(&audit);
+        assert!(text.contains("FAILED"), "{text}");
+        assert!(text.contains("negative stock: kite"), "{text}");
     }
 }

@@ -158,11 +158,12 @@ pub async fn audit(
             detail: format!("line {line} of {}: {error}", path.display()),
         });
     }
-    let mut owners: HashMap<&str, String> = HashMap::new();
+    // An owner who cannot log in cannot read their orders: a finding about each of them.
+    let mut owners: Owners = HashMap::new();
     for order in &read.orders {
         if !owners.contains_key(order.username.as_str()) {
-            let token = shop.log_in(&order.username, owner_password).await?;
-            owners.insert(&order.username, token);
+            let token = shop.log_in(&order.username, owner_password).await;
+            owners.insert(&order.username, token.map_err(|err| format!("{err:#}")));
         }
     }
     audit.owners = owners.len();
@@ -196,10 +197,15 @@ enum Judgement {
     Wrong(Finding),
 }
 
+/// Each owner's bearer token, or why they could not log in.
+type Owners<'a> = HashMap<&'a str, Result<String, String>>;
+
 /// Every view of the orders under audit, read in one pass.
 struct Views {
     all: HashMap<Uuid, String>,
     own: HashMap<Uuid, String>,
+    /// Owners whose list of orders could not be read, and why.
+    unlisted: HashMap<String, String>,
     by_id: HashMap<Uuid, Result<OrderDoc, String>>,
     owner_by_id: HashMap<Uuid, Result<OrderDoc, String>>,
 }
@@ -207,7 +213,7 @@ struct Views {
 impl Views {
     async fn read(
         shop: &Shop<'_>,
-        owners: &HashMap<&str, String>,
+        owners: &Owners<'_>,
         orders: &[&ClientView],
     ) -> anyhow::Result<Self> {
         let list = |docs: Vec<OrderDoc>| docs.into_iter().map(|o| (o.id, o.status)).collect();
@@ -215,6 +221,7 @@ impl Views {
         let mut views = Self {
             all: list(shop.get_json(&all_path, shop.admin_token).await?),
             own: HashMap::new(),
+            unlisted: HashMap::new(),
             by_id: HashMap::new(),
             owner_by_id: HashMap::new(),
         };
@@ -223,8 +230,16 @@ impl Views {
         listed.sort_unstable();
         listed.dedup();
         for username in listed {
-            let docs: Vec<OrderDoc> = shop.get_json(&own_path, &owners[username]).await?;
-            views.own.extend(list(docs));
+            let docs = match &owners[username] {
+                Ok(token) => shop.get_order::<Vec<OrderDoc>>(&own_path, token).await,
+                Err(why) => Err(why.clone()),
+            };
+            match docs {
+                Ok(docs) => views.own.extend(list(docs)),
+                Err(why) => {
+                    views.unlisted.insert(username.to_owned(), why);
+                }
+            }
         }
         for order in orders {
             let path = format!("/order-api/orders/{}", order.order_id);
@@ -232,10 +247,11 @@ impl Views {
                 order.order_id,
                 shop.get_order(&path, shop.admin_token).await,
             );
-            let owner = &owners[order.username.as_str()];
-            views
-                .owner_by_id
-                .insert(order.order_id, shop.get_order(&path, owner).await);
+            let as_owner = match &owners[order.username.as_str()] {
+                Ok(token) => shop.get_order(&path, token).await,
+                Err(why) => Err(why.clone()),
+            };
+            views.owner_by_id.insert(order.order_id, as_owner);
         }
         Ok(views)
     }
@@ -259,6 +275,12 @@ impl Views {
                 ));
             }
         };
+        if let Some(why) = self.unlisted.get(&order.username) {
+            return Judgement::Moving(finding(
+                Kind::Unreadable,
+                format!("its owner {}'s list of orders: {why}", order.username),
+            ));
+        }
         let history: Vec<&str> = admin.history.iter().map(|c| c.status.as_str()).collect();
         if let Some(error) = history_error(&admin.status, &history) {
             return Judgement::Moving(finding(Kind::TwoStates, error));
