@@ -3,6 +3,7 @@
 mod bench;
 mod cassandra;
 mod descriptors;
+mod drill;
 mod e2e;
 mod rules;
 mod stack;
@@ -34,6 +35,10 @@ enum Command {
     /// on this machine; writes target/bench/bench.md and bench.json. Needs wrk and nginx
     /// (`bash .ci/install-bench.sh`).
     Bench(bench::Args),
+    /// Failure drills under load against the running stack (`stack up --replicas 2
+    /// --cassandra-nodes 3`): a Cassandra node or a replica of every service killed, a
+    /// rolling restart, a partitioned node; each audited, reported in target/drills/.
+    Drill(drill::Args),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -44,5 +49,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Rules(args) => rules::run(args),
         Command::E2e(args) => e2e::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Drill(args) => drill::run(args),
     }
 }

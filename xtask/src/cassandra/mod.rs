@@ -315,12 +315,23 @@ fn stop(workspace: &Workspace, port: u16) -> Result<()> {
 /// Stops one node of the native stack's cluster (node 1 is 127.0.0.1): for alert
 /// reproduction and failure drills.
 pub fn stop_stack_node(number: u8) -> Result<()> {
+    stop_nodes(vec![stack_node(number)?])
+}
+
+/// Node `number` of the native stack's cluster: its address, and its pid when it runs
+/// (failure drills kill it, or cut it off from the others).
+pub fn stack_node_process(number: u8) -> Result<(Ipv4Addr, Option<u32>)> {
+    let node = stack_node(number)?;
+    Ok((node.address, node.running_pid()?))
+}
+
+fn stack_node(number: u8) -> Result<Node> {
     let nodes = stack_nodes()?;
     if number == 0 || number > nodes {
         bail!("the stack's cluster has nodes 1 to {nodes}, not {number}");
     }
     let address = Cluster::local(nodes).addresses()?[usize::from(number - 1)];
-    stop_nodes(vec![Workspace::new().node(address, DEFAULT_PORT)])
+    Ok(Workspace::new().node(address, DEFAULT_PORT))
 }
 
 fn stop_nodes(nodes: Vec<Node>) -> Result<()> {

@@ -1,0 +1,273 @@
+//! A drill's report, `target/drills/<name>.json` and `.md`, and its verdict against the
+//! drill's target.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::alerts::Alert;
+use super::load::{Audit, Figures};
+use super::{Drill, Fault};
+
+#[derive(Serialize)]
+pub struct Report {
+    #[serde(serialize_with = "drill_name")]
+    pub drill: Drill,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    /// Journey arrivals per second of the load.
+    pub rate: f64,
+    pub figures: Figures,
+    pub audit: Audit,
+    #[serde(serialize_with = "fault_events")]
+    pub fault: Fault,
+    pub alerts: Result<Vec<Alert>, String>,
+    pub verdict: Verdict,
+}
+
+fn drill_name<S: serde::Serializer>(drill: &Drill, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(drill.name())
+}
+
+fn fault_events<S: serde::Serializer>(fault: &Fault, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Events<'a> {
+        events: Vec<(String, &'a str)>,
+        in_flight_at_kill: Option<u64>,
+    }
+    Events {
+        events: fault
+            .events
+            .iter()
+            .map(|(at, what)| (at.to_rfc3339(), what.as_str()))
+            .collect(),
+        in_flight_at_kill: fault.in_flight,
+    }
+    .serialize(s)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    pub passed: bool,
+    /// What the drill must achieve.
+    pub target: String,
+    /// Why it did not, when it did not.
+    pub misses: Vec<String>,
+}
+
+impl Verdict {
+    pub fn judge(
+        drill: Drill,
+        figures: &Figures,
+        audit: &Audit,
+        fault: &Fault,
+        fault_error: Option<&str>,
+    ) -> Self {
+        let mut misses = Vec::new();
+        if let Some(error) = fault_error {
+            misses.push(format!("the fault was not carried out as planned: {error}"));
+        }
+        if figures.requests == 0 {
+            misses.push("the load sent no request".to_owned());
+        }
+        let failed = figures.failed;
+        let (target, allowed) = match drill {
+            Drill::CassandraNode => (
+                "0 failed requests: a quorum of 3 holds with one node down".to_owned(),
+                Some(0),
+            ),
+            Drill::RollingRestart => ("0 failed requests".to_owned(), Some(0)),
+            Drill::ReplicaKill => (
+                "at most the requests in flight on the killed processes fail".to_owned(),
+                fault.in_flight,
+            ),
+            Drill::Partition => (
+                "0 failed requests: the two nodes on the majority side hold a quorum".to_owned(),
+                Some(0),
+            ),
+        };
+        match allowed {
+            Some(allowed) if failed > allowed => {
+                misses.push(format!("{failed} requests failed, {allowed} at most may"));
+            }
+            Some(_) => {}
+            None => misses.push("the requests in flight at the kill are unknown".to_owned()),
+        }
+        if !audit.passed {
+            misses.push("the audit failed".to_owned());
+        }
+        match audit.acknowledged {
+            Some(0) => misses.push("no order was acknowledged, so the audit proves nothing".into()),
+            None => misses.push("the audit did not say how many orders it checked".into()),
+            Some(_) => {}
+        }
+        Self {
+            passed: misses.is_empty(),
+            target: format!("{target}; 0 acknowledged orders lost; the audit passes"),
+            misses,
+        }
+    }
+}
+
+impl Report {
+    /// The report of a drill that could not run: it fails, saying why.
+    pub fn broken(drill: Drill, why: String) -> Self {
+        let now = Utc::now();
+        Self {
+            drill,
+            started: now,
+            finished: now,
+            rate: 0.0,
+            figures: Figures::default(),
+            audit: Audit {
+                passed: false,
+                acknowledged: None,
+                output: String::new(),
+            },
+            fault: Fault::default(),
+            alerts: Ok(Vec::new()),
+            verdict: Verdict {
+                passed: false,
+                target: "the drill runs".to_owned(),
+                misses: vec![why],
+            },
+        }
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let name = self.drill.name();
+        let json = dir.join(format!("{name}.json"));
+        fs::write(&json, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("writing {}", json.display()))?;
+        let markdown = dir.join(format!("{name}.md"));
+        fs::write(&markdown, self.markdown())
+            .with_context(|| format!("writing {}", markdown.display()))
+    }
+
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "drill {}: {} requests, {} failed, {} orders acknowledged, audit {}: {}",
+            self.drill.name(),
+            self.figures.requests,
+            self.figures.failed,
+            self.audit
+                .acknowledged
+                .map_or_else(|| "?".to_owned(), |n| n.to_string()),
+            if self.audit.passed {
+                "passed"
+            } else {
+                "FAILED"
+            },
+            if self.verdict.passed {
+                "PASSED"
+            } else {
+                "FAILED"
+            },
+        );
+        for miss in &self.verdict.misses {
+            let _ = write!(out, "\n  - {miss}");
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut md = format!("# Drill {}\n\n", self.drill.name());
+        let f = &self.figures;
+        let _ = writeln!(
+            md,
+            "{} to {}, load {} journeys/s.\n\n**{}**. Target: {}.\n",
+            self.started.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.finished.format("%H:%M:%S"),
+            self.rate,
+            if self.verdict.passed {
+                "Passed"
+            } else {
+                "Failed"
+            },
+            self.verdict.target
+        );
+        for miss in &self.verdict.misses {
+            let _ = writeln!(md, "- missed: {miss}");
+        }
+        let _ = writeln!(
+            md,
+            "\n| requests | failed | iterations | orders acknowledged | in flight at the kill |\n| --- | --- | --- | --- | --- |\n| {} | {} | {} | {} | {} |\n",
+            f.requests,
+            f.failed,
+            f.iterations,
+            self.audit
+                .acknowledged
+                .map_or("?".into(), |n| n.to_string()),
+            self.fault.in_flight.map_or("-".into(), |n| n.to_string()),
+        );
+        let statuses: Vec<String> = f
+            .responses_by_status
+            .iter()
+            .map(|(status, n)| format!("{status}: {n}"))
+            .collect();
+        let _ = writeln!(md, "Responses by status: {}.\n", statuses.join(", "));
+        if !f.failed_by_status.is_empty() {
+            let failed: Vec<String> = f
+                .failed_by_status
+                .iter()
+                .map(|(status, n)| {
+                    format!(
+                        "{}: {n}",
+                        if *status == 0 {
+                            "no response".to_owned()
+                        } else {
+                            status.to_string()
+                        }
+                    )
+                })
+                .collect();
+            let _ = writeln!(md, "Failed requests by status: {}.\n", failed.join(", "));
+        }
+        md += "## Fault\n\n";
+        for (at, what) in &self.fault.events {
+            let _ = writeln!(md, "- {} {what}", at.format("%H:%M:%S%.3f"));
+        }
+        if !f.failures.is_empty() {
+            md += "\n## Failed requests\n\n| at | status | journey: step | detail |\n| --- | --- | --- | --- |\n";
+            for failure in f.failures.iter().take(50) {
+                let detail: String = failure.detail.chars().take(120).collect();
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {}: {} | {} |",
+                    failure.at.format("%H:%M:%S%.3f"),
+                    failure.status,
+                    failure.scenario,
+                    failure.step,
+                    detail.replace('|', "/").replace('\n', " ")
+                );
+            }
+        }
+        md += "\n## Alerts\n\n";
+        match &self.alerts {
+            Err(why) => {
+                let _ = writeln!(md, "Prometheus could not say: {why}");
+            }
+            Ok(alerts) if alerts.is_empty() => md += "None fired.\n",
+            Ok(alerts) => {
+                md += "| alert | labels | firing from | to | resolved |\n| --- | --- | --- | --- | --- |\n";
+                for alert in alerts {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} |",
+                        alert.name,
+                        alert.labels,
+                        alert.first_firing.format("%H:%M:%S"),
+                        alert.last_firing.format("%H:%M:%S"),
+                        if alert.resolved { "yes" } else { "no" }
+                    );
+                }
+            }
+        }
+        let _ = writeln!(md, "\n## Audit\n\n```\n{}```", self.audit.output);
+        md
+    }
+}

@@ -1,0 +1,137 @@
+//! Drills (b) and (c) on the services' replicas: every service loses one replica to
+//! SIGKILL at once and gets it back; or every replica of every service is restarted, one
+//! at a time, each stopped gracefully (SIGTERM: it drains, then exits) and started again
+//! before the next.
+
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::Fault;
+use crate::stack;
+
+/// Each service: its stack component, its first replica's port and its path prefix.
+/// Replica r listens 10·(r−1) ports above the first (`stack up --replicas`).
+const SERVICES: [(&str, u16, &str); 4] = [
+    ("backend", 8000, "/api"),
+    ("cart-service", 8001, "/cart-api"),
+    ("order-service", 8002, "/order-api"),
+    ("user-service", 8003, "/user-api"),
+];
+const MAX_REPLICAS: u8 = 5;
+/// How long the killed replicas stay dead before they are started again.
+const DOWN_FOR: Duration = Duration::from_secs(10);
+
+fn base_url(port: u16, prefix: &str, replica: u8) -> String {
+    format!(
+        "http://127.0.0.1:{}{prefix}",
+        port + 10 * u16::from(replica - 1)
+    )
+}
+
+/// How many replicas every service runs, each answering ready; at least two, or the drill
+/// would take a whole service away.
+pub fn replicas() -> Result<u8> {
+    let client = stack::http_client();
+    let answers = |replica: u8| {
+        SERVICES.iter().all(|(_, port, prefix)| {
+            let url = format!("{}/health/ready", base_url(*port, prefix, replica));
+            client
+                .get(&url)
+                .send()
+                .is_ok_and(|response| response.status().is_success())
+        })
+    };
+    let count = (1..=MAX_REPLICAS).take_while(|&r| answers(r)).count() as u8;
+    if count < 2 {
+        bail!(
+            "this drill needs two replicas of every service at least, each answering ready \
+             (`cargo xtask stack up --replicas 2`); replicas answering: {count}"
+        );
+    }
+    Ok(count)
+}
+
+/// The requests replica `replica` of a service is serving now, not counting the one that
+/// asks (its own `http_server_requests_in_flight`).
+fn in_flight(port: u16, prefix: &str, replica: u8) -> Result<u64> {
+    let url = format!("{}/metrics", base_url(port, prefix, replica));
+    let text = stack::http_client().get(&url).send()?.text()?;
+    let gauge = text
+        .lines()
+        .find_map(|line| line.strip_prefix("http_server_requests_in_flight "))
+        .and_then(|value| value.trim().parse::<f64>().ok());
+    match gauge {
+        Some(value) => Ok((value as u64).saturating_sub(1)),
+        None => bail!("{url} has no http_server_requests_in_flight"),
+    }
+}
+
+fn component(name: &str, replica: u8) -> String {
+    format!("{name}-{replica}")
+}
+
+/// SIGKILLs replica `replica` of a service, as a crash would: its whole process group, by
+/// the pid file `stack up` wrote (replica 1 keeps the service's own name). False when it
+/// was not running.
+fn kill(name: &str, replica: u8) -> Result<bool> {
+    let file = if replica == 1 {
+        name.to_owned()
+    } else {
+        component(name, replica)
+    };
+    let path = super::root().join(format!("target/stack/run/{file}.pid"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(false);
+    };
+    let pid: u32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{} does not hold a pid", path.display()))?;
+    let group = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status()
+        .context("could not run kill")?;
+    Ok(group.success())
+}
+
+pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
+    let victim = replicas;
+    let mut in_flight_total = 0;
+    for (name, port, prefix) in SERVICES {
+        let serving = in_flight(port, prefix, victim)?;
+        let target = component(name, victim);
+        if !kill(name, victim)? {
+            bail!("{target} was not running: the drill could not kill it");
+        }
+        in_flight_total += serving;
+        fault.note(format!("SIGKILL {target} ({serving} requests in flight)"));
+    }
+    fault.in_flight = Some(in_flight_total);
+    thread::sleep(DOWN_FOR);
+    for (name, ..) in SERVICES {
+        let target = component(name, victim);
+        stack::start_component(&target)?;
+        fault.note(format!("{target} ready again"));
+    }
+    Ok(())
+}
+
+pub fn rolling_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
+    for (name, ..) in SERVICES {
+        for replica in 1..=replicas {
+            let target = component(name, replica);
+            fault.note(format!("SIGTERM {target}"));
+            if !stack::stop_component(&target)? {
+                bail!("{target} was not running: the drill could not restart it");
+            }
+            fault.note(format!("{target} stopped; starting it"));
+            stack::start_component(&target)?;
+            fault.note(format!("{target} ready"));
+        }
+    }
+    Ok(())
+}
