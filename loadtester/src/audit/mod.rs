@@ -117,12 +117,18 @@ pub async fn run(host: &str, tester: &TesterOptions, settle: Duration) -> anyhow
         admin_token: &token,
     };
     let deadline = Instant::now() + settle;
+    // Books that do not balance yet, or a shop that cannot answer for a moment (a replica
+    // restarting), are asked again until the settle time runs out.
     let stock = loop {
-        let audit: StockAudit = shop.get_json("/api/admin/stock-audit", &token).await?;
-        if audit.passed() || Instant::now() + RETRY_EVERY > deadline {
-            break audit;
+        let audit = shop
+            .get_json::<StockAudit>("/api/admin/stock-audit", &token)
+            .await;
+        let last_look = Instant::now() + RETRY_EVERY > deadline;
+        match audit {
+            Ok(audit) if audit.passed() || last_look => break audit,
+            Err(err) if last_look => return Err(err),
+            _ => tokio::time::sleep(RETRY_EVERY).await,
         }
-        tokio::time::sleep(RETRY_EVERY).await;
     };
     let orders = match &tester.orders_log {
         Some(path) => Some(orders::audit(&shop, path, crate::journeys::PASSWORD, deadline).await?),

@@ -202,7 +202,8 @@ type Owners<'a> = HashMap<&'a str, Result<String, String>>;
 
 /// Every view of the orders under audit, read in one pass.
 struct Views {
-    all: HashMap<Uuid, String>,
+    /// The list of all orders, or why it could not be read.
+    all: Result<HashMap<Uuid, String>, String>,
     own: HashMap<Uuid, String>,
     /// Owners whose list of orders could not be read, and why.
     unlisted: HashMap<String, String>,
@@ -219,7 +220,10 @@ impl Views {
         let list = |docs: Vec<OrderDoc>| docs.into_iter().map(|o| (o.id, o.status)).collect();
         let all_path = format!("/order-api/orders/?scope=all&limit={LIST_LIMIT}");
         let mut views = Self {
-            all: list(shop.get_json(&all_path, shop.admin_token).await?),
+            all: shop
+                .get_order::<Vec<OrderDoc>>(&all_path, shop.admin_token)
+                .await
+                .map(list),
             own: HashMap::new(),
             unlisted: HashMap::new(),
             by_id: HashMap::new(),
@@ -275,6 +279,13 @@ impl Views {
                 ));
             }
         };
+        let all = match &self.all {
+            Ok(all) => all,
+            Err(why) => {
+                let detail = format!("the list of all orders: {why}");
+                return Judgement::Moving(finding(Kind::Unreadable, detail));
+            }
+        };
         if let Some(why) = self.unlisted.get(&order.username) {
             return Judgement::Moving(finding(
                 Kind::Unreadable,
@@ -290,7 +301,7 @@ impl Views {
         if let Some(status) = self.own.get(&id) {
             views.push(("in its owner's list", status));
         }
-        if let Some(status) = self.all.get(&id) {
+        if let Some(status) = all.get(&id) {
             views.push(("in the list of all orders", status));
         }
         if views.iter().any(|(_, status)| *status != admin.status) {
