@@ -131,6 +131,8 @@ pub struct Fault {
     /// For a kill: the requests in flight on the killed processes at that moment, the
     /// most it may fail.
     pub in_flight: Option<u64>,
+    /// For a partition: from the cut to the heal.
+    pub cut_off: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl Fault {

@@ -20,6 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use chrono::Utc;
 
 use super::Fault;
 use crate::cassandra;
@@ -49,6 +50,7 @@ pub fn cut_and_heal(node: u8, fault: &mut Fault) -> Result<()> {
     let (address, pid) = cassandra::stack_node_process(node)?;
     let pid = pid.with_context(|| format!("Cassandra node {node} ({address}) is not running"))?;
     let cut = cut(address, pid);
+    let cut_at = Utc::now();
     if cut.is_ok() {
         fault.note(format!(
             "Cassandra node {node} ({address}) cut off from the others (port {STORAGE_PORT})"
@@ -56,7 +58,8 @@ pub fn cut_and_heal(node: u8, fault: &mut Fault) -> Result<()> {
         thread::sleep(CUT_FOR);
     }
     let healed = heal(pid);
-    if healed.is_ok() {
+    if cut.is_ok() && healed.is_ok() {
+        fault.cut_off = Some((cut_at, Utc::now()));
         fault.note(format!("Cassandra node {node} healed: its rules removed"));
     }
     cut.and(healed)

@@ -59,10 +59,11 @@ pub fn replicas() -> Result<u8> {
 fn in_flight(port: u16, prefix: &str, replica: u8) -> Result<u64> {
     let url = format!("{}/metrics", base_url(port, prefix, replica));
     let text = stack::http_client().get(&url).send()?.text()?;
+    // `http_server_requests_in_flight{service="backend"} 3`: the value follows the labels.
     let gauge = text
         .lines()
-        .find_map(|line| line.strip_prefix("http_server_requests_in_flight "))
-        .and_then(|value| value.trim().parse::<f64>().ok());
+        .filter(|line| line.starts_with("http_server_requests_in_flight"))
+        .find_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok());
     match gauge {
         Some(value) => Ok((value as u64).saturating_sub(1)),
         None => bail!("{url} has no http_server_requests_in_flight"),
