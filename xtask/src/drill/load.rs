@@ -77,7 +77,18 @@ pub struct Load {
     files: Files,
     metrics: Arc<Mutex<Option<String>>>,
     polling: Arc<AtomicBool>,
-    poller: JoinHandle<()>,
+    poller: Option<JoinHandle<()>>,
+}
+
+impl Drop for Load {
+    /// A drill that ends early leaves no load behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        self.polling.store(false, Ordering::Relaxed);
+    }
 }
 
 /// What the load saw.
@@ -161,7 +172,7 @@ impl Load {
             files,
             metrics,
             polling,
-            poller,
+            poller: Some(poller),
         })
     }
 
@@ -194,7 +205,9 @@ impl Load {
             thread::sleep(Duration::from_millis(200));
         };
         self.polling.store(false, Ordering::Relaxed);
-        let _ = self.poller.join();
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
         let metrics = self
             .metrics
             .lock()
