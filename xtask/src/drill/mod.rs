@@ -1,4 +1,4 @@
-//! `cargo xtask drill <name>|--all`: failure drills against the running native stack
+//! `cargo xtask drill <name>...|--all`: failure drills against the running native stack
 //! (`cargo xtask stack up --replicas 2 --cassandra-nodes 3`). Each drill runs steady mixed
 //! load through the gateway from the load tester (an open-model arrival rate of browsers,
 //! shoppers and an admin: browsing, carts, checkouts, logins), breaks something while the
@@ -29,9 +29,9 @@ use report::{Report, Verdict};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The drill to run.
+    /// The drills to run, in turn.
     #[arg(value_enum, required_unless_present = "all", conflicts_with = "all")]
-    drill: Option<Drill>,
+    drills: Vec<Drill>,
     /// Run every drill, one after the other; exits non-zero if any failed.
     #[arg(long)]
     all: bool,
@@ -80,9 +80,10 @@ const WARM_UP: Duration = Duration::from_secs(10);
 const COOL_DOWN: Duration = Duration::from_secs(8);
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let drills: Vec<Drill> = match args.drill {
-        Some(drill) => vec![drill],
-        None => Drill::value_variants().to_vec(),
+    let drills = if args.all {
+        Drill::value_variants().to_vec()
+    } else {
+        args.drills
     };
     load::build_tester()?;
     let out = drills_dir();
