@@ -89,7 +89,7 @@ gateway() {
     nginx=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
     if [ -n "$nginx" ]; then
         # Compose hostnames do not resolve here: point them at loopback for the syntax test.
-        sed -i -E 's/^([[:space:]]*server )[a-z-]+(:[0-9]+;)/\1127.0.0.1\2/' \
+        sed -i -E 's/^([[:space:]]*server )[a-z-]+(:[0-9]+[ ;])/\1127.0.0.1\2/' \
             "$out/conf/upstreams.compose.conf"
         sed -i -E 's/syslog:server=victorialogs:/syslog:server=127.0.0.1:/' "$out/conf/nginx.conf"
         mkdir -p "$out/logs"
