@@ -2,13 +2,12 @@
 //! remembered until changed), the services' contact points and replication, Prometheus'
 //! targets for every node, and the `cassandra-<n>` components that stop and start node n.
 
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+use super::replicas::write_extra_targets;
 use crate::cassandra::{self, Cluster};
 
 const NODE_PREFIX: &str = "cassandra-";
@@ -28,27 +27,15 @@ pub fn set_nodes(root: &Path, nodes: u8) -> Result<()> {
 /// The native Prometheus configuration scrapes targets/cassandra*.yml: the committed
 /// cassandra.yml names the first node, and this file the others when there are any.
 fn write_prometheus_targets(root: &Path, nodes: u8) -> Result<()> {
-    let path = extra_targets_file(root);
     let targets = Cluster::local(nodes).metrics_targets()?;
-    let Some((_first, others)) = targets
-        .split_first()
-        .filter(|(_, others)| !others.is_empty())
-    else {
-        return match fs::remove_file(&path) {
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            result => result.with_context(|| format!("removing {}", path.display())),
-        };
-    };
-    let quoted: Vec<String> = others
-        .iter()
-        .map(|target| format!("\"{target}\""))
-        .collect();
-    let text = format!(
-        "# Written by `cargo xtask stack up --cassandra-nodes {nodes}`: the nodes after the \
-         first (targets/cassandra.yml).\n- targets: [{}]\n",
-        quoted.join(", ")
-    );
-    fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    write_extra_targets(
+        &extra_targets_file(root),
+        &format!(
+            "`cargo xtask stack up --cassandra-nodes {nodes}`: the nodes after the first \
+             (targets/cassandra.yml)"
+        ),
+        targets.get(1..).unwrap_or_default(),
+    )
 }
 
 fn extra_targets_file(root: &Path) -> PathBuf {
