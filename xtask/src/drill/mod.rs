@@ -132,8 +132,8 @@ pub struct Fault {
     /// For a kill: the requests in flight on the killed processes at that moment, the
     /// most it may fail.
     pub in_flight: Option<u64>,
-    /// For a partition: from the cut to the heal.
-    pub cut_off: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When the fault struck: from the first kill to the last, or from the cut to the heal.
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl Fault {

@@ -59,7 +59,7 @@ pub fn cut_and_heal(node: u8, fault: &mut Fault) -> Result<()> {
     }
     let healed = heal(pid);
     if cut.is_ok() && healed.is_ok() {
-        fault.cut_off = Some((cut_at, Utc::now()));
+        fault.window = Some((cut_at, Utc::now()));
         fault.note(format!("Cassandra node {node} healed: its rules removed"));
     }
     cut.and(healed)

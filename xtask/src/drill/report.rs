@@ -82,8 +82,12 @@ impl Verdict {
             ),
             Drill::RollingRestart => ("0 failed requests".to_owned(), Some(0)),
             Drill::ReplicaKill => (
-                "at most the requests in flight on the killed processes fail".to_owned(),
-                fault.in_flight,
+                "no request fails but at the kill (502 or no response), and no more of \
+                 those than the requests in flight on the killed processes"
+                    .to_owned(),
+                fault
+                    .in_flight
+                    .map(|in_flight| kill_pinned(figures, fault).min(in_flight)),
             ),
             Drill::Partition => (
                 format!(
@@ -117,6 +121,33 @@ impl Verdict {
     }
 }
 
+/// How long after the last kill a failure is still pinned to it: nginx meets a dead
+/// replica's connections at once.
+const KILL_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+/// The failed requests a kill explains: answered 502 by the gateway, or not at all, from
+/// the first kill to two seconds after the last.
+fn kill_pinned(figures: &Figures, fault: &Fault) -> u64 {
+    failures_within(figures, fault, KILL_GRACE, &[0, 502])
+}
+
+fn failures_within(
+    figures: &Figures,
+    fault: &Fault,
+    grace: chrono::TimeDelta,
+    statuses: &[u16],
+) -> u64 {
+    let Some((from, to)) = fault.window else {
+        return 0;
+    };
+    let window = from..=to + grace;
+    figures
+        .failures
+        .iter()
+        .filter(|f| window.contains(&f.at) && statuses.contains(&f.status))
+        .count() as u64
+}
+
 /// How long after a partition heals the isolated node may still fail requests: gossip
 /// takes a few seconds to see it again.
 const PARTITION_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
@@ -125,15 +156,7 @@ const PARTITION_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// coordinate while it was cut off (it still takes clients' requests, and times out
 /// waiting for replicas it cannot reach), answered as unavailable, not as an error.
 fn partition_excused(figures: &Figures, fault: &Fault) -> u64 {
-    let Some((cut, healed)) = fault.cut_off else {
-        return 0;
-    };
-    let window = cut..=healed + PARTITION_GRACE;
-    figures
-        .failures
-        .iter()
-        .filter(|f| window.contains(&f.at) && matches!(f.status, 503 | 504))
-        .count() as u64
+    failures_within(figures, fault, PARTITION_GRACE, &[503, 504])
 }
 
 impl Report {
@@ -292,5 +315,76 @@ impl Report {
         }
         let _ = writeln!(md, "\n## Audit\n\n```\n{}```", self.audit.output);
         md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drill::load::Failure;
+
+    fn failure(at: DateTime<Utc>, status: u16) -> Failure {
+        serde_json::from_value(serde_json::json!({
+            "at": at, "status": status, "scenario": "shopper", "step": "check out",
+            "detail": "", "trace_id": "0", "kind": "failed"
+        }))
+        .unwrap()
+    }
+
+    fn judge(drill: Drill, failures: Vec<Failure>, fault: &Fault) -> Verdict {
+        let figures = Figures {
+            requests: 100,
+            failed: failures.len() as u64,
+            failures,
+            ..Figures::default()
+        };
+        let audit = Audit {
+            passed: true,
+            acknowledged: Some(5),
+            output: String::new(),
+        };
+        Verdict::judge(drill, &figures, &audit, fault, None)
+    }
+
+    #[test]
+    fn a_kill_may_fail_what_was_in_flight_at_it_and_nothing_else() {
+        let killed = Utc::now();
+        let fault = Fault {
+            in_flight: Some(1),
+            window: Some((killed, killed)),
+            ..Fault::default()
+        };
+        let at_kill = killed + chrono::TimeDelta::milliseconds(150);
+        let later = killed + chrono::TimeDelta::seconds(30);
+        assert!(judge(Drill::ReplicaKill, vec![failure(at_kill, 502)], &fault).passed);
+        let two = vec![failure(at_kill, 502), failure(at_kill, 0)];
+        assert!(
+            !judge(Drill::ReplicaKill, two, &fault).passed,
+            "more than in flight"
+        );
+        let apart = vec![failure(later, 502)];
+        assert!(
+            !judge(Drill::ReplicaKill, apart, &fault).passed,
+            "not at the kill"
+        );
+        let unknown = Fault::default();
+        assert!(!judge(Drill::ReplicaKill, Vec::new(), &unknown).passed);
+    }
+
+    #[test]
+    fn a_partition_may_fail_requests_as_unavailable_only_while_it_lasts() {
+        let cut = Utc::now();
+        let healed = cut + chrono::TimeDelta::seconds(20);
+        let fault = Fault {
+            window: Some((cut, healed)),
+            ..Fault::default()
+        };
+        let during = cut + chrono::TimeDelta::seconds(5);
+        let inside = vec![failure(during, 503), failure(healed, 504)];
+        assert!(judge(Drill::Partition, inside, &fault).passed);
+        assert!(!judge(Drill::Partition, vec![failure(during, 500)], &fault).passed);
+        let after = healed + chrono::TimeDelta::seconds(30);
+        assert!(!judge(Drill::Partition, vec![failure(after, 503)], &fault).passed);
+        assert!(!judge(Drill::CassandraNode, vec![failure(during, 503)], &fault).passed);
     }
 }

@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use chrono::Utc;
 
 use super::Fault;
 use crate::stack;
@@ -102,6 +103,7 @@ fn kill(name: &str, replica: u8) -> Result<bool> {
 pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
     let victim = replicas;
     let mut in_flight_total = 0;
+    let first_kill = Utc::now();
     for (name, port, prefix) in SERVICES {
         let serving = in_flight(port, prefix, victim)?;
         let target = component(name, victim);
@@ -112,6 +114,7 @@ pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
         fault.note(format!("SIGKILL {target} ({serving} requests in flight)"));
     }
     fault.in_flight = Some(in_flight_total);
+    fault.window = Some((first_kill, Utc::now()));
     thread::sleep(DOWN_FOR);
     for (name, ..) in SERVICES {
         let target = component(name, victim);
