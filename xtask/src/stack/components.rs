@@ -26,6 +26,8 @@ pub struct Service {
     pub listen_var: &'static str,
     /// The variable by which the other services find it.
     pub url_var: &'static str,
+    /// Whether it signs the shop's tokens (the user service), with the stack's one key.
+    pub signs_tokens: bool,
 }
 
 /// In start order: the user service first, as it signs the others' tokens.
@@ -38,6 +40,7 @@ pub const SERVICES: [Service; 4] = [
         },
         listen_var: "USER_LISTEN",
         url_var: "USER_SERVICE_URL",
+        signs_tokens: true,
     },
     Service {
         placement: Placement {
@@ -47,6 +50,7 @@ pub const SERVICES: [Service; 4] = [
         },
         listen_var: "BACKEND_LISTEN",
         url_var: "BACKEND_URL",
+        signs_tokens: false,
     },
     Service {
         placement: Placement {
@@ -56,6 +60,7 @@ pub const SERVICES: [Service; 4] = [
         },
         listen_var: "CART_LISTEN",
         url_var: "CART_SERVICE_URL",
+        signs_tokens: false,
     },
     Service {
         placement: Placement {
@@ -65,6 +70,7 @@ pub const SERVICES: [Service; 4] = [
         },
         listen_var: "ORDER_LISTEN",
         url_var: "ORDER_SERVICE_URL",
+        signs_tokens: false,
     },
 ];
 

@@ -191,6 +191,9 @@ impl<'a> Launcher<'a> {
             // Admins only, and the stack listens on loopback: alert reproduction
             // injects faults through it.
             .env("FAULTS_ENABLED", "true");
+        if service.signs_tokens {
+            command.env("JWT_PRIVATE_KEY_FILE", token_key_file(&self.layout.work)?);
+        }
         cluster::configure_service(command)?;
         limit_open_files(command);
         Ok(())
@@ -227,28 +230,53 @@ impl Component {
 /// shares it with those already running. The services get only its path
 /// (SERVICE_CLIENT_SECRET_FILE): the secret stays out of their environment.
 pub fn service_secret_file(dir: &Path) -> Result<PathBuf> {
+    kept_secret_file(&dir.join("service-client-secret"), |random| {
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}\n")
+    })
+}
+
+/// The Ed25519 key every user-service replica signs tokens with (JWT_PRIVATE_KEY_FILE):
+/// one key, so that a token one replica signed is valid at the others, and kept, so that
+/// tokens survive a restart. PKCS#8 PEM: the fixed header of an Ed25519 private key, then
+/// the 32 random bytes of its seed (as docker-compose's `jwt-key` step writes it).
+fn token_key_file(dir: &Path) -> Result<PathBuf> {
+    use base64::Engine;
+    const PKCS8_ED25519_HEADER: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    kept_secret_file(&dir.join("jwt-ed25519.pem"), |seed| {
+        let der = [&PKCS8_ED25519_HEADER[..], &seed[..]].concat();
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")
+    })
+}
+
+/// A file only its owner reads, made once from 32 random bytes and then kept.
+fn kept_secret_file(path: &Path, render: impl FnOnce(&[u8; 32]) -> String) -> Result<PathBuf> {
     use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;
 
-    let path = dir.join("service-client-secret");
-    if fs::metadata(&path).is_ok_and(|meta| meta.len() > 0) {
-        return Ok(path);
+    if fs::metadata(path).is_ok_and(|meta| meta.len() > 0) {
+        return Ok(path.to_owned());
     }
     let mut bytes = [0u8; 32];
     File::open("/dev/urandom")
         .and_then(|mut random| random.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom for the service secret")?;
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    fs::create_dir_all(dir)?;
+        .with_context(|| format!("cannot read /dev/urandom for {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
     fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&path)
-        .and_then(|mut file| writeln!(file, "{secret}"))
+        .open(path)
+        .and_then(|mut file| file.write_all(render(&bytes).as_bytes()))
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
+    Ok(path.to_owned())
 }
 
 /// Lowers the soft limit on open files in the child, between fork and exec, so the pid
