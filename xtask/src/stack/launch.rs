@@ -350,3 +350,45 @@ pub fn which(name: &str) -> Option<PathBuf> {
     let path = path.trim();
     (output.status.success() && !path.is_empty()).then(|| path.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use base64::Engine;
+
+    use super::*;
+
+    #[test]
+    fn the_token_key_is_an_ed25519_pkcs8_pem_made_once_for_its_owner_only() {
+        let dir = std::env::temp_dir().join(format!("stack-token-key-{}", std::process::id()));
+        let path = token_key_file(&dir).unwrap();
+        let pem = fs::read_to_string(&path).unwrap();
+        let body = pem
+            .strip_prefix("-----BEGIN PRIVATE KEY-----\n")
+            .and_then(|rest| rest.strip_suffix("\n-----END PRIVATE KEY-----\n"))
+            .expect("one PEM block");
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        assert_eq!(der.len(), 48);
+        assert_eq!(
+            der[..16],
+            [
+                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+                0x04, 0x20
+            ]
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        token_key_file(&dir).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            pem,
+            "kept, not made again"
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
