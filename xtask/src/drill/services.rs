@@ -3,11 +3,10 @@
 //! at a time, each stopped gracefully (SIGTERM: it drains, then exits) and started again
 //! before the next.
 
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::Utc;
 
 use super::Fault;
@@ -75,31 +74,6 @@ fn component(name: &str, replica: u8) -> String {
     format!("{name}-{replica}")
 }
 
-/// SIGKILLs replica `replica` of a service, as a crash would: its whole process group, by
-/// the pid file `stack up` wrote (replica 1 keeps the service's own name). False when it
-/// was not running.
-fn kill(name: &str, replica: u8) -> Result<bool> {
-    let file = if replica == 1 {
-        name.to_owned()
-    } else {
-        component(name, replica)
-    };
-    let path = super::root().join(format!("target/stack/run/{file}.pid"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(false);
-    };
-    let pid: u32 = text
-        .trim()
-        .parse()
-        .with_context(|| format!("{} does not hold a pid", path.display()))?;
-    let group = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .stderr(Stdio::null())
-        .status()
-        .context("could not run kill")?;
-    Ok(group.success())
-}
-
 pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
     let victim = replicas;
     let mut in_flight_total = 0;
@@ -107,7 +81,7 @@ pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
     for (name, port, prefix) in SERVICES {
         let serving = in_flight(port, prefix, victim)?;
         let target = component(name, victim);
-        if !kill(name, victim)? {
+        if !stack::kill_component(&target)? {
             bail!("{target} was not running: the drill could not kill it");
         }
         in_flight_total += serving;
