@@ -27,11 +27,44 @@ pub struct Stack {
     pub log_store: String,
     /// The password of the account `admin` the stack's user service starts with.
     pub admin_password: String,
+    /// How many replicas of each service the stack runs (`stack up --replicas N`).
+    pub replicas: u8,
     /// The xtask that started the stack, which stops and starts its components.
     xtask: PathBuf,
 }
 
+/// Replica r of a service whose first replica listens on port P listens on
+/// P + `REPLICA_PORT_STEP`·(r−1) (docs/scaling-out.md, "Replicas behind the gateway").
+const REPLICA_PORT_STEP: u16 = 10;
+
+/// One process of a service: replica r of the stack's `--replicas N`.
+pub struct Replica {
+    /// As the stack names it: the service's name for replica 1, `<service>-<r>` after.
+    pub name: String,
+    /// Its base URL, where it answers directly (not through the gateway).
+    pub url: String,
+    pub port: u16,
+}
+
 impl Stack {
+    /// Every replica of `service`, the first (the service's own port) first.
+    pub fn replicas(&self, service: &Placement) -> Vec<Replica> {
+        (1..=self.replicas)
+            .map(|replica| {
+                let port = service.port + REPLICA_PORT_STEP * u16::from(replica - 1);
+                Replica {
+                    name: if replica == 1 {
+                        service.name.to_owned()
+                    } else {
+                        format!("{}-{replica}", service.name)
+                    },
+                    url: format!("http://127.0.0.1:{port}"),
+                    port,
+                }
+            })
+            .collect()
+    }
+
     pub fn from_env() -> Result<Self> {
         let var = |name: &str| {
             env::var(name).with_context(|| {
@@ -47,6 +80,11 @@ impl Stack {
             jaeger: var("E2E_JAEGER_URL")?,
             log_store: var("E2E_LOG_STORE_URL")?,
             admin_password: var("E2E_ADMIN_PASSWORD")?,
+            replicas: var("E2E_REPLICAS")?
+                .parse()
+                .ok()
+                .filter(|count| *count > 0)
+                .context("E2E_REPLICAS is not a number of replicas (1 or more)")?,
             xtask: var("E2E_XTASK")?.into(),
         })
     }
@@ -139,14 +177,26 @@ impl E2e {
         serde_json::from_str(&body).or_else(|_| Ok(Value::String(body)))
     }
 
-    /// A service's own metrics, read directly: the gateway does not serve them.
-    pub fn service_metrics(&self, service: &Placement) -> Result<String> {
-        Ok(self
-            .client
-            .get(format!("{}{}/metrics", service.url(), service.prefix))
-            .send()?
-            .error_for_status()?
-            .text()?)
+    /// One replica's own metrics, read directly: the gateway does not serve them.
+    pub fn replica_metrics(&self, service: &Placement, replica: &Replica) -> Result<String> {
+        self.client
+            .get(format!("{}{}/metrics", replica.url, service.prefix))
+            .send()
+            .and_then(reqwest::blocking::Response::error_for_status)
+            .and_then(reqwest::blocking::Response::text)
+            .with_context(|| format!("{}'s metrics", replica.name))
+    }
+
+    /// Every replica's metrics of `service`, each beside its replica.
+    pub fn service_metrics(&self, service: &Placement) -> Result<Vec<(Replica, String)>> {
+        self.stack
+            .replicas(service)
+            .into_iter()
+            .map(|replica| {
+                let text = self.replica_metrics(service, &replica)?;
+                Ok((replica, text))
+            })
+            .collect()
     }
 
     // ----- the stack's control

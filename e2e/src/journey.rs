@@ -345,51 +345,14 @@ impl E2e {
         ensure!(audit["passed"] == true, "the stock audit failed: {audit}");
 
         // Each service's fault API (the stack enables it), with a fault that never fires.
-        for Placement {
-            name: service,
-            prefix,
-            ..
-        } in topology::ALL
-        {
-            let faults = format!("{prefix}/admin/faults");
-            let fault = call(
-                self.gateway(M::POST, &faults)
-                    .header("Authorization", bearer(&admin))
-                    .json(&json!({
-                        "kind": "latency",
-                        "route": format!("{prefix}/health/live"),
-                        "delay_ms": 1,
-                        "fraction": 0.0,
-                        "ttl_seconds": 30
-                    })),
-                created,
-                &format!("{service}: inject a fault"),
-            )?;
-            let id = fault["id"].as_str().context("the fault has no id")?;
-            let listed = call(
-                self.gateway(M::GET, &faults)
-                    .header("Authorization", bearer(&admin)),
-                ok,
-                &format!("{service}: list faults"),
-            )?;
-            ensure!(
-                listed
-                    .as_array()
-                    .is_some_and(|all| all.iter().any(|f| f["id"] == id)),
-                "{service} does not list the fault it accepted: {listed}"
-            );
-            call(
-                self.gateway(M::DELETE, &format!("{faults}/{id}"))
-                    .header("Authorization", bearer(&admin)),
-                no_content,
-                &format!("{service}: remove the fault"),
-            )?;
-            call(
-                self.gateway(M::DELETE, &faults)
-                    .header("Authorization", bearer(&admin)),
-                no_content,
-                &format!("{service}: remove every fault"),
-            )?;
+        // A replica keeps its faults to itself, so each is called directly: through the
+        // gateway, the list and the removal could reach another replica than the fault.
+        for placement in topology::ALL {
+            for replica in self.stack.replicas(&placement) {
+                let faults = format!("{}{}/admin/faults", replica.url, placement.prefix);
+                let route = format!("{}/health/live", placement.prefix);
+                self.replica_fault_api(&call, &bearer(&admin), &faults, &route, &replica.name)?;
+            }
         }
 
         // The customer's views that the user service assembles from the others.
@@ -410,16 +373,72 @@ impl E2e {
         })
     }
 
-    /// Every documented operation answered 2xx at least once, according to the service's
-    /// own `http_server_requests_total`: a new endpoint that the journey forgets fails here.
+    /// One replica's fault API, called directly: a fault that never fires is injected on
+    /// `route`, listed, removed, and then every fault removed.
+    fn replica_fault_api(
+        &self,
+        call: &impl Fn(RequestBuilder, StatusCode, &str) -> Result<Value>,
+        admin: &str,
+        faults: &str,
+        route: &str,
+        replica: &str,
+    ) -> Result<()> {
+        use reqwest::Method as M;
+        let direct = |method: M, url: &str| {
+            self.client
+                .request(method, url)
+                .header("Authorization", admin)
+        };
+        let fault = call(
+            direct(M::POST, faults).json(&json!({
+                "kind": "latency",
+                "route": route,
+                "delay_ms": 1,
+                "fraction": 0.0,
+                "ttl_seconds": 30
+            })),
+            StatusCode::CREATED,
+            &format!("{replica}: inject a fault"),
+        )?;
+        let id = fault["id"].as_str().context("the fault has no id")?;
+        let listed = call(
+            direct(M::GET, faults),
+            StatusCode::OK,
+            &format!("{replica}: list faults"),
+        )?;
+        ensure!(
+            listed
+                .as_array()
+                .is_some_and(|all| all.iter().any(|f| f["id"] == id)),
+            "{replica} does not list the fault it accepted: {listed}"
+        );
+        call(
+            direct(M::DELETE, &format!("{faults}/{id}")),
+            StatusCode::NO_CONTENT,
+            &format!("{replica}: remove the fault"),
+        )?;
+        call(
+            direct(M::DELETE, faults),
+            StatusCode::NO_CONTENT,
+            &format!("{replica}: remove every fault"),
+        )?;
+        Ok(())
+    }
+
+    /// Every documented operation answered 2xx at least once, by one replica or another,
+    /// according to the replicas' own `http_server_requests_total`: a new endpoint that the
+    /// journey forgets fails here.
     pub fn coverage(&mut self, operations: &BTreeMap<&'static str, BTreeSet<String>>) {
         for placement in topology::ALL {
             let service = placement.name;
             let name = format!("every {service} operation answered 2xx at least once");
             self.check_unit(&name, |e2e| {
-                let text = e2e.service_metrics(&placement)?;
+                let metrics = e2e.service_metrics(&placement)?;
                 let mut succeeded = BTreeSet::new();
-                for sample in parse_samples(&text, "http_server_requests_total") {
+                let samples = metrics
+                    .iter()
+                    .flat_map(|(_, text)| parse_samples(text, "http_server_requests_total"));
+                for sample in samples {
                     if sample
                         .labels
                         .get("status")
@@ -436,7 +455,11 @@ impl E2e {
                 let expected = &operations[service];
                 let missing: Vec<&String> = expected.difference(&succeeded).collect();
                 ensure!(missing.is_empty(), "never answered 2xx: {missing:?}");
-                Ok(format!("{} operations", expected.len()))
+                Ok(format!(
+                    "{} operations over {} replicas",
+                    expected.len(),
+                    metrics.len()
+                ))
             });
         }
     }

@@ -102,11 +102,14 @@ impl E2e {
             gateway["status"] == "500" && gateway["trace_id"] == trace_id.as_str(),
             "the gateway's line does not show the 500 for this trace: {gateway}"
         );
+        let backends = self.stack.replicas(&BACKEND);
         ensure!(
-            gateway["upstream_addr"]
-                .as_str()
-                .is_some_and(|address| address.ends_with(&format!(":{}", BACKEND.port))),
-            "the gateway's line does not name the backend as its upstream: {gateway}"
+            gateway["upstream_addr"].as_str().is_some_and(|address| {
+                backends
+                    .iter()
+                    .any(|replica| address.ends_with(&format!(":{}", replica.port)))
+            }),
+            "the gateway's line does not name a backend replica as its upstream: {gateway}"
         );
         Ok(format!(
             "both within {:.1} s; the service said {:?}",
@@ -154,23 +157,31 @@ impl E2e {
     }
 
     /// Failed requests make error lines, which cannot be shipped: each one is answered all
-    /// the same, and the backend's count of dropped lines rises.
-    fn requests_while_the_store_is_down(&mut self, before: f64) -> Result<String> {
+    /// the same, and the count of dropped lines rises in each backend replica, each sent
+    /// its requests directly (the gateway would spread them as it likes).
+    fn requests_while_the_store_is_down(&mut self, before: Vec<f64>) -> Result<String> {
         const REQUESTS: usize = 20;
-        let answered = self.with_error_fault(|e2e| {
-            let mut answered = 0;
-            for _ in 0..REQUESTS {
-                let response = e2e.gateway(Method::GET, FAULTED_PATH).send()?;
-                if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
-                    answered += 1;
+        let replicas = self.stack.replicas(&BACKEND);
+        self.with_error_fault(|e2e| {
+            for replica in &replicas {
+                let mut answered = 0;
+                for _ in 0..REQUESTS {
+                    let response = e2e
+                        .client
+                        .get(format!("{}{FAULTED_PATH}", replica.url))
+                        .send()?;
+                    if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+                        answered += 1;
+                    }
                 }
+                ensure!(
+                    answered == REQUESTS,
+                    "{answered} of {REQUESTS} requests to {} got the fault's 500",
+                    replica.name
+                );
             }
-            Ok(answered)
+            Ok(())
         })?;
-        ensure!(
-            answered == REQUESTS,
-            "{answered} of {REQUESTS} requests got the fault's 500"
-        );
         let ready = self
             .gateway(Method::GET, "/api/health/ready")
             .send()
@@ -183,52 +194,87 @@ impl E2e {
         let started = Instant::now();
         loop {
             let after = self.dropped_lines()?;
-            if after >= before + REQUESTS as f64 {
+            let short: Vec<String> = replicas
+                .iter()
+                .zip(before.iter().zip(&after))
+                .filter(|(_, (before, after))| **after < **before + REQUESTS as f64)
+                .map(|(replica, (before, after))| format!("{}: {before} -> {after}", replica.name))
+                .collect();
+            if short.is_empty() {
+                let counts: Vec<String> = replicas
+                    .iter()
+                    .zip(before.iter().zip(&after))
+                    .map(|(replica, (before, after))| {
+                        format!("{} {before} -> {after}", replica.name)
+                    })
+                    .collect();
                 return Ok(format!(
-                    "{REQUESTS} requests answered, log_lines_dropped_total {before} -> {after}"
+                    "{REQUESTS} requests answered by each replica; log_lines_dropped_total {}",
+                    counts.join(", ")
                 ));
             }
             if started.elapsed() > LINE_WAIT {
                 bail!(
-                    "log_lines_dropped_total went from {before} to {after} only, after \
-                     {REQUESTS} error lines"
+                    "log_lines_dropped_total rose by less than {REQUESTS} error lines in {}",
+                    short.join("; ")
                 );
             }
             thread::sleep(Duration::from_millis(500));
         }
     }
 
-    /// Runs `body` with every backend product lookup answering 500, then removes the fault.
+    /// Runs `body` with every backend product lookup answering 500 in every replica (each
+    /// keeps its faults to itself, so each is given the fault directly), then removes it.
     fn with_error_fault<T>(&mut self, body: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let admin = format!(
             "Bearer {}",
             self.token("admin", &self.stack.admin_password)?
         );
-        let fault = self.expect(
-            self.gateway(Method::POST, "/api/admin/faults")
-                .header("Authorization", &admin)
-                .json(&json!({
-                    "kind": "error",
-                    "route": FAULTED_ROUTE,
-                    "status": 500,
-                    "fraction": 1.0,
-                    "ttl_seconds": 60
-                })),
-            StatusCode::CREATED,
-            "inject a 500 fault into the backend",
-        )?;
-        let id = fault["id"]
-            .as_str()
-            .context("the fault has no id")?
-            .to_owned();
+        let mut injected = Vec::new();
+        for replica in self.stack.replicas(&BACKEND) {
+            let faults = format!("{}{}/admin/faults", replica.url, BACKEND.prefix);
+            let fault = self.expect(
+                self.client
+                    .post(&faults)
+                    .header("Authorization", &admin)
+                    .json(&json!({
+                        "kind": "error",
+                        "route": FAULTED_ROUTE,
+                        "status": 500,
+                        "fraction": 1.0,
+                        "ttl_seconds": 60
+                    })),
+                StatusCode::CREATED,
+                &format!("inject a 500 fault into {}", replica.name),
+            );
+            let id = fault.and_then(|fault| {
+                fault["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .context("the fault has no id")
+            });
+            match id {
+                Ok(id) => injected.push(format!("{faults}/{id}")),
+                Err(error) => {
+                    self.remove_faults(&admin, &injected)?;
+                    return Err(error);
+                }
+            }
+        }
         let result = body(self);
-        self.expect(
-            self.gateway(Method::DELETE, &format!("/api/admin/faults/{id}"))
-                .header("Authorization", &admin),
-            StatusCode::NO_CONTENT,
-            "remove the fault",
-        )?;
+        self.remove_faults(&admin, &injected)?;
         result
+    }
+
+    fn remove_faults(&self, admin: &str, faults: &[String]) -> Result<()> {
+        for fault in faults {
+            self.expect(
+                self.client.delete(fault).header("Authorization", admin),
+                StatusCode::NO_CONTENT,
+                &format!("remove the fault {fault}"),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -264,16 +310,19 @@ impl E2e {
         }
     }
 
-    /// The backend's `log_lines_dropped_total`, all reasons.
-    fn dropped_lines(&self) -> Result<f64> {
-        let text = self
-            .service_metrics(&BACKEND)
-            .context("the backend's metrics")?;
-        let samples = parse_samples(&text, "log_lines_dropped_total");
-        ensure!(
-            !samples.is_empty(),
-            "the backend exports no log_lines_dropped_total"
-        );
-        Ok(samples.iter().map(|sample| sample.value).sum())
+    /// Each backend replica's `log_lines_dropped_total`, all reasons, in replica order.
+    fn dropped_lines(&self) -> Result<Vec<f64>> {
+        self.service_metrics(&BACKEND)?
+            .iter()
+            .map(|(replica, text)| {
+                let samples = parse_samples(text, "log_lines_dropped_total");
+                ensure!(
+                    !samples.is_empty(),
+                    "{} exports no log_lines_dropped_total",
+                    replica.name
+                );
+                Ok(samples.iter().map(|sample| sample.value).sum())
+            })
+            .collect()
     }
 }

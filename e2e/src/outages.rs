@@ -10,14 +10,14 @@ use anyhow::{Context, Result, ensure};
 use reqwest::StatusCode;
 use shop_common::topology::{CART, USER};
 
-use crate::harness::E2e;
+use crate::harness::{E2e, Replica};
 use crate::promql::parse_samples;
 
 impl E2e {
-    /// A dependency outage, briefly: the cart service is stopped, the user service's calls
-    /// to it fail and are retried, the customer gets 5xx. This is what the error-ratio and
-    /// retry rules are about; a healthy run alone would leave them without data. The
-    /// cart service is started again (empty: it keeps carts in memory).
+    /// A dependency outage, briefly: the cart service is stopped (every replica), the user
+    /// service's calls to it fail and are retried, the customer gets 5xx. This is what the
+    /// error-ratio and retry rules are about; a healthy run alone would leave them without
+    /// data. The cart service is started again (empty: it keeps carts in memory).
     pub fn outage(&mut self) {
         self.check_unit(
             "a cart-service outage shows as 5xx and failed, retried calls in the user service",
@@ -49,29 +49,14 @@ impl E2e {
                     .context("starting cart-service again");
                 let statuses = calls?;
                 restarted?;
-                // The user service's circuit to the cart service opened: the user service stays
-                // ready (login does not need the cart), only degraded. Once BREAKER_OPEN_MS (5 s)
-                // has passed the circuit is half-open, and the report is "ok" again with no
-                // traffic at all.
+                // Each user-service replica's circuit to the cart service opened: each stays
+                // ready (login does not need the cart), only degraded. Once BREAKER_OPEN_MS
+                // (5 s) has passed the circuit is half-open, and the report is "ok" again with
+                // no traffic at all. Each replica is asked directly, as each has its own
+                // circuits and the gateway would ask whichever it likes.
                 let recovering = Instant::now();
-                loop {
-                    let ready = e2e
-                        .gateway(reqwest::Method::GET, "/user-api/health/ready")
-                        .send()?;
-                    let status = ready.status();
-                    ensure!(
-                        status.is_success(),
-                        "user-service readiness answered {status} while only the cart service was away"
-                    );
-                    let report: serde_json::Value = ready.json()?;
-                    if report["status"] == "ok" {
-                        break;
-                    }
-                    ensure!(
-                        recovering.elapsed() < Duration::from_secs(30),
-                        "user-service readiness still reports {report} 30 s after the cart service came back"
-                    );
-                    thread::sleep(Duration::from_millis(500));
+                for replica in e2e.stack.replicas(&USER) {
+                    e2e.wait_until_ready_again(&replica, recovering)?;
                 }
                 e2e.expect(
                     e2e.gateway(reqwest::Method::GET, "/user-api/users/me/cart")
@@ -79,10 +64,12 @@ impl E2e {
                     StatusCode::OK,
                     "users/me/cart after the outage",
                 )?;
-                let text = e2e.service_metrics(&USER)?;
+                // Summed over the user service's replicas: the gateway spread the calls.
+                let metrics = e2e.service_metrics(&USER)?;
                 let total = |metric: &str, outcome: Option<&str>| -> f64 {
-                    parse_samples(&text, metric)
+                    metrics
                         .iter()
+                        .flat_map(|(_, text)| parse_samples(text, metric))
                         .filter(|sample| {
                             sample.labels.get("upstream").is_some_and(|up| up == CART.name)
                                 && outcome.is_none_or(|outcome| {
@@ -105,6 +92,33 @@ impl E2e {
                 ))
             },
         );
+    }
+
+    /// Waits until a user-service replica reports itself ready and not degraded, up to 30 s
+    /// after `recovering`; it must stay ready (200) all along.
+    fn wait_until_ready_again(&self, replica: &Replica, recovering: Instant) -> Result<()> {
+        loop {
+            let ready = self
+                .client
+                .get(format!("{}{}/health/ready", replica.url, USER.prefix))
+                .send()?;
+            let status = ready.status();
+            ensure!(
+                status.is_success(),
+                "{} readiness answered {status} while only the cart service was away",
+                replica.name
+            );
+            let report: serde_json::Value = ready.json()?;
+            if report["status"] == "ok" {
+                return Ok(());
+            }
+            ensure!(
+                recovering.elapsed() < Duration::from_secs(30),
+                "{} readiness still reports {report} 30 s after the cart service came back",
+                replica.name
+            );
+            thread::sleep(Duration::from_millis(500));
+        }
     }
 
     /// The database stops and starts again under the running services: they answer 503

@@ -20,35 +20,19 @@ use crate::promql::unix_seconds;
 const LOADTESTER_JOB: &str = "loadtester";
 
 impl E2e {
-    /// Each service's exposition passes `promtool check metrics` (naming and format lint).
+    /// Each replica's exposition passes `promtool check metrics` (naming and format lint).
     pub fn promtool_metrics(&mut self) {
         for service in topology::ALL {
-            self.check_unit(
-                &format!("promtool check metrics: {}", service.name),
-                |e2e| {
-                    let body = e2e.service_metrics(&service)?;
-                    let mut child = Command::new("promtool")
-                        .args(["check", "metrics"])
-                        .stdin(Stdio::piped())
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .context("could not run promtool (bash .ci/install-observability.sh)")?;
-                    child
-                        .stdin
-                        .take()
-                        .expect("stdin is piped")
-                        .write_all(body.as_bytes())?;
-                    let output = child.wait_with_output()?;
-                    ensure!(
-                        output.status.success(),
-                        "{}{}",
-                        String::from_utf8_lossy(&output.stdout).trim(),
-                        String::from_utf8_lossy(&output.stderr).trim()
-                    );
-                    Ok(format!("{} bytes", body.len()))
-                },
-            );
+            for replica in self.stack.replicas(&service) {
+                self.check_unit(
+                    &format!("promtool check metrics: {}", replica.name),
+                    |e2e| {
+                        let body = e2e.replica_metrics(&service, &replica)?;
+                        promtool_check_metrics(&body)?;
+                        Ok(format!("{} bytes from {}", body.len(), replica.url))
+                    },
+                );
+            }
         }
     }
 
@@ -157,6 +141,16 @@ impl E2e {
                     }
                 }
             }
+            // Each replica is a target of its service's job.
+            for service in topology::ALL {
+                let targets = by_job.get(service.name).map_or(0, Vec::len);
+                if targets != usize::from(e2e.stack.replicas) {
+                    problems.push(format!(
+                        "{}: {targets} targets for {} replicas",
+                        service.name, e2e.stack.replicas
+                    ));
+                }
+            }
             if !jobs.contains(LOADTESTER_JOB) {
                 e2e.note(&format!(
                     "the running configuration has no {LOADTESTER_JOB} job"
@@ -167,53 +161,66 @@ impl E2e {
         });
     }
 
-    /// Waits until every service has been scraped twice since the traffic, so that
-    /// rate() over the new counters has two samples.
+    /// Waits until every replica of every service has been scraped twice since the
+    /// traffic, so that rate() over the new counters has two samples.
     pub fn wait_for_scrapes(&mut self) {
         let jobs = topology::ALL.map(|service| service.name);
         let selector = format!("timestamp(up{{job=~\"{}\"}})", jobs.join("|"));
-        self.check_unit("Prometheus scrapes every service twice after the traffic", |e2e| {
-            let traffic_end = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
-            let started = Instant::now();
-            let scraped = |e2e: &E2e| -> Result<BTreeMap<String, f64>> {
-                Ok(e2e
-                    .query(&selector)?
-                    .iter()
-                    .filter_map(|sample| {
-                        let job = sample["metric"]["job"].as_str()?.to_owned();
-                        let at = sample["value"][1].as_str()?.parse().ok()?;
-                        Some((job, at))
-                    })
-                    .collect())
-            };
-            let mut first: BTreeMap<String, f64> = BTreeMap::new();
-            loop {
-                let now = scraped(e2e)?;
-                for (job, at) in &now {
-                    if *at > traffic_end {
-                        first.entry(job.clone()).or_insert(*at);
+        self.check_unit(
+            "Prometheus scrapes every service twice after the traffic",
+            |e2e| {
+                let traffic_end = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
+                let started = Instant::now();
+                // By job and instance: each replica is a target of its service's job.
+                let scraped = |e2e: &E2e| -> Result<BTreeMap<(String, String), f64>> {
+                    Ok(e2e
+                        .query(&selector)?
+                        .iter()
+                        .filter_map(|sample| {
+                            let job = sample["metric"]["job"].as_str()?.to_owned();
+                            let instance = sample["metric"]["instance"].as_str()?.to_owned();
+                            let at = sample["value"][1].as_str()?.parse().ok()?;
+                            Some(((job, instance), at))
+                        })
+                        .collect())
+                };
+                let replicas = usize::from(e2e.stack.replicas);
+                let mut first: BTreeMap<(String, String), f64> = BTreeMap::new();
+                loop {
+                    let now = scraped(e2e)?;
+                    for (job, at) in &now {
+                        if *at > traffic_end {
+                            first.entry(job.clone()).or_insert(*at);
+                        }
                     }
+                    let done = jobs.iter().all(|job| {
+                        let twice = now
+                            .iter()
+                            .filter(|(key, at)| {
+                                key.0 == *job && first.get(*key).is_some_and(|first| *at > first)
+                            })
+                            .count();
+                        twice >= replicas
+                    });
+                    if done {
+                        // Rules that read recorded series need one evaluation after the scrapes.
+                        let scraped = now.values().copied().fold(0.0, f64::max);
+                        e2e.wait_for_rule_evaluation(scraped)?;
+                        return Ok(format!(
+                            "and the rules evaluated, after {:.0} s",
+                            started.elapsed().as_secs_f64()
+                        ));
+                    }
+                    ensure!(
+                        started.elapsed() < SCRAPE_WAIT,
+                        "not every replica of every service ({replicas} each) was scraped twice \
+                     within {} s: {now:?}",
+                        SCRAPE_WAIT.as_secs()
+                    );
+                    thread::sleep(Duration::from_secs(1));
                 }
-                let done = jobs.iter().all(|job| {
-                    matches!((first.get(*job), now.get(*job)), (Some(first), Some(now)) if now > first)
-                });
-                if done {
-                    // Rules that read recorded series need one evaluation after the scrapes.
-                    let scraped = now.values().copied().fold(0.0, f64::max);
-                    e2e.wait_for_rule_evaluation(scraped)?;
-                    return Ok(format!(
-                        "and the rules evaluated, after {:.0} s",
-                        started.elapsed().as_secs_f64()
-                    ));
-                }
-                ensure!(
-                    started.elapsed() < SCRAPE_WAIT,
-                    "not every service was scraped twice within {} s: {now:?}",
-                    SCRAPE_WAIT.as_secs()
-                );
-                thread::sleep(Duration::from_secs(1));
-            }
-        });
+            },
+        );
     }
 
     /// Waits until every rule group was evaluated after `after` (Unix seconds).
@@ -254,4 +261,28 @@ impl E2e {
             .map(str::to_owned)
             .collect())
     }
+}
+
+/// `promtool check metrics` on an exposition: its complaints as the error.
+fn promtool_check_metrics(body: &str) -> Result<()> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("could not run promtool (bash .ci/install-observability.sh)")?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(body.as_bytes())?;
+    let output = child.wait_with_output()?;
+    ensure!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout).trim(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
 }
