@@ -88,7 +88,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     service::run(
         &api::SERVICE,
         config.listen,
-        config.http.shutdown_drain(),
+        &config.http,
         async |background| app(&config, background).await,
     )
     .await

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::TokenVerifier;
 use crate::background::Background;
-use crate::config::{AuthArgs, UpstreamArgs};
+use crate::config::{AuthArgs, HttpArgs, UpstreamArgs};
 use crate::connections::{Connections, UpstreamPool};
 use crate::cql::{Cql, Schema, StorageArgs, StorageKind};
 use crate::faults::{self, FaultArgs, Faults};
@@ -115,17 +115,18 @@ impl Skeleton {
 }
 
 /// Binds `listen`, builds the service with `app` (which may start background tasks), and
-/// serves until Ctrl-C or SIGTERM; then drains for `drain` (see [`crate::shutdown`]) and
-/// lets requests and background tasks finish.
+/// serves until Ctrl-C or SIGTERM; then drains for `http`'s `SHUTDOWN_DRAIN_MS` (see
+/// [`crate::shutdown`]) and lets requests and background tasks finish.
 pub async fn run(
     info: &ServiceInfo,
     listen: SocketAddr,
-    drain: Duration,
+    http: &HttpArgs,
     app: impl AsyncFnOnce(&Background) -> anyhow::Result<Router>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let drain = http.shutdown_drain();
     run_until(info, listener, drain, app, shutdown::signal()).await
 }
 

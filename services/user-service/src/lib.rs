@@ -167,12 +167,9 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    service::run(
-        &api::SERVICE,
-        config.listen,
-        config.http.shutdown_drain(),
-        async |_| app(&config).await,
-    )
+    service::run(&api::SERVICE, config.listen, &config.http, async |_| {
+        app(&config).await
+    })
     .await
 }
 
