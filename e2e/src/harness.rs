@@ -244,3 +244,50 @@ pub fn truncate(text: &str, max: usize) -> String {
         None => text.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use shop_common::topology::{BACKEND, USER};
+
+    use super::Stack;
+
+    fn stack(replicas: u8) -> Stack {
+        Stack {
+            gateway: String::new(),
+            prometheus: String::new(),
+            alertmanager: String::new(),
+            jaeger: String::new(),
+            log_store: String::new(),
+            admin_password: String::new(),
+            replicas,
+            xtask: "xtask".into(),
+        }
+    }
+
+    #[test]
+    fn one_replica_is_the_service_on_its_own_port() {
+        let replicas = stack(1).replicas(&BACKEND);
+        let found: Vec<(&str, &str)> = replicas
+            .iter()
+            .map(|replica| (replica.name.as_str(), replica.url.as_str()))
+            .collect();
+        assert_eq!(found, [("backend", "http://127.0.0.1:8000")]);
+    }
+
+    #[test]
+    fn replica_r_is_named_after_it_and_listens_ten_ports_up_per_replica_before_it() {
+        let replicas = stack(3).replicas(&USER);
+        let found: Vec<(&str, u16)> = replicas
+            .iter()
+            .map(|replica| (replica.name.as_str(), replica.port))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("user-service", 8003),
+                ("user-service-2", 8013),
+                ("user-service-3", 8023)
+            ]
+        );
+    }
+}
