@@ -182,12 +182,22 @@ fn summarise(reports: &[Report]) -> ExitCode {
     for report in reports {
         println!("{}", report.headline());
     }
+    let not_run = reports
+        .iter()
+        .filter(|report| report.outcome == Outcome::NotRun)
+        .count();
     let failed = reports
         .iter()
-        .filter(|report| report.outcome != Outcome::Fired)
+        .filter(|report| !matches!(report.outcome, Outcome::Fired | Outcome::NotRun))
         .count();
     if failed == 0 {
-        println!("Every alert fired within its bound.");
+        if not_run == 0 {
+            println!("Every alert fired within its bound.");
+        } else {
+            println!(
+                "Every alert run fired within its bound; {not_run} not run, for want of replicas."
+            );
+        }
         ExitCode::SUCCESS
     } else {
         println!(

@@ -25,6 +25,9 @@ pub struct Playbook {
     /// Components stopped for the run and started again afterwards.
     #[serde(default)]
     pub stop: Vec<String>,
+    /// Replicas of the labelled service the stack must run for the playbook to mean
+    /// anything (`cargo xtask stack up --replicas N`), counted in Prometheus' targets.
+    pub replicas: Option<u32>,
     pub load: Option<Load>,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,

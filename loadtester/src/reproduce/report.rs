@@ -22,6 +22,8 @@ pub enum Outcome {
     NotFired,
     /// The run could not be carried out (Prometheus unreachable, a fault refused...).
     Error,
+    /// Left out of `--all`: the stack runs fewer replicas than the playbook needs.
+    NotRun,
 }
 
 #[derive(Debug, Serialize)]
@@ -144,6 +146,11 @@ impl Report {
             (Outcome::Fired, Some(after)) => {
                 format!("{}: FIRED after {after:.0} s (bound {bound} s)", self.alert)
             }
+            (Outcome::NotRun, _) => format!(
+                "{}: NOT RUN: {}",
+                self.alert,
+                self.detail.as_deref().unwrap_or("no detail")
+            ),
             (Outcome::NotFired, _) => format!(
                 "{}: DID NOT FIRE within {bound} s: {}",
                 self.alert,

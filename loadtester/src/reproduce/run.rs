@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use goose::config::GooseConfiguration;
 use tokio::sync::{Notify, watch};
@@ -96,6 +97,22 @@ impl Reproducer<'_> {
             traces: Vec::new(),
         };
         let mut timeline = Timeline::new();
+        match self.replicas_missing(playbook).await {
+            Ok(None) => {}
+            Ok(Some(shortfall)) => {
+                report.outcome = if self.options.all {
+                    Outcome::NotRun
+                } else {
+                    Outcome::Error
+                };
+                report.detail = Some(shortfall);
+                return report;
+            }
+            Err(err) => {
+                report.detail = Some(format!("{err:#}"));
+                return report;
+            }
+        }
         if let Err(err) = self
             .carry_out(playbook, bound, &mut timeline, &mut report)
             .await
@@ -106,6 +123,28 @@ impl Reproducer<'_> {
         }
         report.timeline = timeline.events;
         report
+    }
+
+    /// Why the stack cannot run the playbook: fewer replicas of its service than it needs.
+    async fn replicas_missing(&self, playbook: &Playbook) -> anyhow::Result<Option<String>> {
+        let Some(needed) = playbook.replicas else {
+            return Ok(None);
+        };
+        let service = playbook
+            .labels
+            .get("service")
+            .context("a playbook that needs replicas names its service in `labels`")?;
+        let targets = self
+            .prometheus
+            .query(&format!("count(up{{job=\"{service}\"}})"))
+            .await?;
+        let running = targets.first().map_or(0.0, |(_, count)| *count) as u32;
+        Ok((running < needed).then(|| {
+            format!(
+                "needs {needed} replicas of {service}, Prometheus scrapes {running} \
+                 (cargo xtask stack up --replicas {needed})"
+            )
+        }))
     }
 
     async fn carry_out(
