@@ -4,7 +4,8 @@
 use std::fs;
 use std::io;
 use std::process::{Child, ExitCode};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -26,7 +27,7 @@ pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
     }
     let selected = prepare(layout, selected, time_scale)?;
     let nginx_was_running = running_pid(layout, &named("nginx", 1))?;
-    let upstreams_changed = replicas::write_nginx_conf(layout, selector.count)?;
+    let upstreams_changed = replicas::write_nginx_conf(layout, selector.count, &[])?;
     let launcher = Launcher::new(layout, time_scale, selector.count)?;
 
     let started_at = Instant::now();
@@ -170,10 +171,21 @@ fn recorded_time_scale(layout: &Layout) -> Result<u32> {
     }
 }
 
-/// Stops the selected components, last started first, replicas beyond the count included.
+/// Stops the selected components, last started first, replicas beyond the count included;
+/// named service replicas leave the gateway's pool first (see [`take_out_of_gateway`]).
 pub fn down(layout: &Layout, selector: &Selector) -> Result<()> {
+    let selected = selector.any_count();
+    if !selector.names_all() {
+        let mut leaving = Vec::new();
+        for component in &selected {
+            if running_pid(layout, component)?.is_some() {
+                leaving.push(component);
+            }
+        }
+        take_out_of_gateway(layout, selector.count, &leaving)?;
+    }
     let mut stuck = Vec::new();
-    for component in selector.any_count().iter().rev() {
+    for component in selected.iter().rev() {
         let pid_file = layout.pid_file(&component.name);
         let Some(pid) = running_pid(layout, component)? else {
             // A component asked for by name gets an answer even without a pid file.
@@ -204,15 +216,65 @@ pub fn down(layout: &Layout, selector: &Selector) -> Result<()> {
 }
 
 /// Stops (SIGTERM, wait) every running component `name` selects; false if none ran.
+/// Service replicas whose service keeps another replica leave the gateway's pool first.
 pub fn stop_named(layout: &Layout, name: &str) -> Result<bool> {
-    let mut any = false;
-    for component in Selector::one(layout, name)?.any_count() {
+    let selector = Selector::one(layout, name)?;
+    let mut running = Vec::new();
+    for component in selector.any_count() {
         if let Some(pid) = running_pid(layout, &component)? {
-            stop(layout, &component, pid)?;
-            any = true;
+            running.push((component, pid));
         }
     }
-    Ok(any)
+    let leaving: Vec<&Component> = running.iter().map(|(component, _)| component).collect();
+    take_out_of_gateway(layout, selector.count, &leaving)?;
+    for (component, pid) in &running {
+        stop(layout, component, *pid)?;
+    }
+    Ok(!running.is_empty())
+}
+
+/// How long the gateway's old workers get to finish with a replica taken out of the pool.
+const GATEWAY_SETTLE: Duration = Duration::from_secs(1);
+
+/// Marks the replicas `down` in a running gateway's pools and reloads it, so that nginx
+/// sends them nothing more before they stop: a replica that stops accepting resets the
+/// connections still queued in its listener, and nginx cannot send a POST on one of those
+/// again. A service none of whose replicas would stay is left as it is (its requests fail
+/// either way).
+fn take_out_of_gateway(layout: &Layout, count: u8, leaving: &[&Component]) -> Result<()> {
+    let ports: Vec<u16> = leaving
+        .iter()
+        .filter_map(|component| match component.kind {
+            Kind::Service { service, replica } => {
+                let stays = (1..=count).any(|other| {
+                    !leaving.iter().any(|left| {
+                        matches!(left.kind, Kind::Service { service: s, replica: r }
+                            if s.name() == service.name() && r == other)
+                    })
+                });
+                stays.then(|| replicas::port(service.placement.port, replica))
+            }
+            _ => None,
+        })
+        .collect();
+    let Some(nginx) = running_pid(layout, &named("nginx", 1))? else {
+        return Ok(());
+    };
+    if !ports.is_empty() && replicas::write_nginx_conf(layout, count, &ports)? {
+        replicas::reload_nginx(nginx)?;
+        thread::sleep(GATEWAY_SETTLE);
+    }
+    Ok(())
+}
+
+/// Puts every replica back into a running gateway's pools.
+fn restore_gateway(layout: &Layout, count: u8) -> Result<()> {
+    if let Some(nginx) = running_pid(layout, &named("nginx", 1))?
+        && replicas::write_nginx_conf(layout, count, &[])?
+    {
+        replicas::reload_nginx(nginx)?;
+    }
+    Ok(())
 }
 
 /// SIGKILLs every running component `name` selects; false if none ran.
@@ -244,7 +306,8 @@ pub fn start_named(layout: &Layout, name: &str) -> Result<()> {
         }
     }
     let pending = started.iter().map(|(component, _)| *component).collect();
-    wait_ready(layout, pending, &mut started)
+    wait_ready(layout, pending, &mut started)?;
+    restore_gateway(layout, selector.count)
 }
 
 /// Not running is an answer rather than an error, but scripts need it in the exit code.
