@@ -6,19 +6,14 @@
 //! The suite stops and starts components through `xtask e2e stop|start NAME` (hidden), so
 //! that it uses the stack's own control, as the checks did when they lived here.
 
+use std::env;
 use std::path::Path;
 use std::process::{Command, ExitCode};
-use std::{env, fs, io};
 
 use anyhow::{Context, Result, ensure};
 use clap::Subcommand;
 
-use crate::stack::{
-    self, ADMIN_PASSWORD, ALERTMANAGER, GATEWAY, JAEGER, PROMETHEUS, logstore, replicas,
-};
-
-/// Where `stack up --replicas N` remembers N (docs/scaling-out.md): absent until said.
-const REPLICAS_FILE: &str = "target/stack/replicas";
+use crate::stack::{self, ADMIN_PASSWORD, ALERTMANAGER, GATEWAY, JAEGER, PROMETHEUS, logstore};
 
 /// What the suite calls Cassandra: every node of the stack's cluster.
 const CASSANDRA: &str = "cassandra";
@@ -87,7 +82,7 @@ fn suite() -> Result<ExitCode> {
         .env("E2E_JAEGER_URL", JAEGER)
         .env("E2E_LOG_STORE_URL", logstore::URL)
         .env("E2E_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("E2E_REPLICAS", replica_count(root)?.to_string())
+        .env("E2E_REPLICAS", stack::replica_count()?.to_string())
         .env("E2E_XTASK", env::current_exe()?)
         .status()
         .context("could not run cargo test")?;
@@ -96,16 +91,4 @@ fn suite() -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// How many replicas of each service the running stack has: the count `stack up` last
-/// remembered, 1 when it never ran with `--replicas`.
-fn replica_count(root: &Path) -> Result<u8> {
-    let path = root.join(REPLICAS_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => replicas::parse(text.trim())
-            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display())),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(1),
-        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-    }
 }

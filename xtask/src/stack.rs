@@ -39,6 +39,12 @@ use layout::Layout;
 pub use launch::{service_secret_file, which};
 pub use process::http_client;
 
+/// How many replicas of each service the stack runs: the count `stack up` last
+/// remembered, 1 when it never ran with `--replicas`.
+pub fn replica_count() -> Result<u8> {
+    replicas::count(&Layout::new())
+}
+
 /// The admin password the stack's user service starts with (user `admin`).
 /// A development value: the stack listens on loopback only.
 pub const ADMIN_PASSWORD: &str = "stack-admin-dev";
