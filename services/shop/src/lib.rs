@@ -43,6 +43,16 @@ impl ShopConfig {
         Ok(config)
     }
 
+    /// Every service on loopback at a port the system picks: how tests run a whole shop
+    /// beside others.
+    pub fn on_ephemeral_ports(&mut self) {
+        let any_port = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+        self.backend.listen = any_port;
+        self.user.listen = any_port;
+        self.cart.listen = any_port;
+        self.order.listen = any_port;
+    }
+
     /// The secret all four services present and accept.
     pub fn set_service_client_secret(&mut self, secret: &str) {
         for auth in [

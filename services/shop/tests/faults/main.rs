@@ -27,11 +27,7 @@ struct FaultShop {
 impl FaultShop {
     async fn start() -> Self {
         let mut config = ShopConfig::from_env().expect("default configuration parses");
-        let any_port = "127.0.0.1:0".parse().unwrap();
-        config.backend.listen = any_port;
-        config.user.listen = any_port;
-        config.cart.listen = any_port;
-        config.order.listen = any_port;
+        config.on_ephemeral_ports();
         config.user.bcrypt_cost = 4;
         config.user.admin_username = ADMIN_USERNAME.to_owned();
         config.user.admin_password = Some(ADMIN_PASSWORD.to_owned());
