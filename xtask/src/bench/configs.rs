@@ -50,10 +50,11 @@ pub fn upstreams_conf(text: &str) -> Result<String> {
         text,
         "observability/nginx/upstreams.native.conf",
         &[
-            ("server 127.0.0.1:{port};", 8000, ports::BACKEND),
-            ("server 127.0.0.1:{port};", 8001, ports::CART),
-            ("server 127.0.0.1:{port};", 8002, ports::ORDER),
-            ("server 127.0.0.1:{port};", 8003, ports::USER),
+            // The services' lines go on with their passive-health settings.
+            ("server 127.0.0.1:{port} ", 8000, ports::BACKEND),
+            ("server 127.0.0.1:{port} ", 8001, ports::CART),
+            ("server 127.0.0.1:{port} ", 8002, ports::ORDER),
+            ("server 127.0.0.1:{port} ", 8003, ports::USER),
             ("server 127.0.0.1:{port};", 8004, ports::DOCS),
         ],
     )
