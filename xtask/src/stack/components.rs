@@ -2,30 +2,17 @@
 //! own name, a service's name for every replica of it, `<service>-<r>` for replica r.
 
 use anyhow::{Result, bail};
+use shop_topology::{self as topology, Placement};
 
 use super::cluster;
 use super::layout::Layout;
 use super::replicas;
 
-/// A service's name, prefix and port, as in `shop_common::topology` (the services' own
-/// table). xtask keeps this copy rather than depending on the services' crate: a
-/// half-edited service must not stop `cargo xtask` from building, and building xtask
-/// must not build the services' whole dependency tree.
-#[derive(Clone, Copy)]
-pub struct Placement {
-    pub name: &'static str,
-    pub prefix: &'static str,
-    pub port: u16,
-}
-
 /// One of the shop's services as the stack runs it.
 pub struct Service {
-    /// Its name (also its package's and binary's), public path prefix and first port.
+    /// Its name (also its package's and binary's), public path prefix, first port and
+    /// the variables that place it.
     pub placement: Placement,
-    /// The variable its listen address is set by.
-    pub listen_var: &'static str,
-    /// The variable by which the other services find it.
-    pub url_var: &'static str,
     /// Whether it signs the shop's tokens (the user service), with the stack's one key.
     pub signs_tokens: bool,
 }
@@ -33,43 +20,19 @@ pub struct Service {
 /// In start order: the user service first, as it signs the others' tokens.
 pub const SERVICES: [Service; 4] = [
     Service {
-        placement: Placement {
-            name: "user-service",
-            prefix: "/user-api",
-            port: 8003,
-        },
-        listen_var: "USER_LISTEN",
-        url_var: "USER_SERVICE_URL",
+        placement: topology::USER,
         signs_tokens: true,
     },
     Service {
-        placement: Placement {
-            name: "backend",
-            prefix: "/api",
-            port: 8000,
-        },
-        listen_var: "BACKEND_LISTEN",
-        url_var: "BACKEND_URL",
+        placement: topology::BACKEND,
         signs_tokens: false,
     },
     Service {
-        placement: Placement {
-            name: "cart-service",
-            prefix: "/cart-api",
-            port: 8001,
-        },
-        listen_var: "CART_LISTEN",
-        url_var: "CART_SERVICE_URL",
+        placement: topology::CART,
         signs_tokens: false,
     },
     Service {
-        placement: Placement {
-            name: "order-service",
-            prefix: "/order-api",
-            port: 8002,
-        },
-        listen_var: "ORDER_LISTEN",
-        url_var: "ORDER_SERVICE_URL",
+        placement: topology::ORDER,
         signs_tokens: false,
     },
 ];
@@ -175,29 +138,16 @@ impl Service {
         self.placement.name
     }
 
-    /// Replica r's name: the service's own for replica 1, so that its pid file and log
-    /// stay where they were before replicas.
-    pub fn replica_name(&self, replica: u8) -> String {
-        if replica == 1 {
-            self.name().to_owned()
-        } else {
-            format!("{}-{replica}", self.name())
-        }
-    }
-
     /// Replica r's base URL, where the gateway, Prometheus and the other services find it.
     pub fn replica_url(&self, replica: u8) -> String {
-        format!(
-            "http://127.0.0.1:{}",
-            replicas::port(self.placement.port, replica)
-        )
+        format!("http://127.0.0.1:{}", self.placement.replica_port(replica))
     }
 
     fn replica(&'static self, replica: u8) -> Component {
         let base = self.replica_url(replica);
         let prefix = self.placement.prefix;
         Component {
-            name: self.replica_name(replica),
+            name: self.placement.replica_name(replica),
             kind: Kind::Service {
                 service: self,
                 replica,

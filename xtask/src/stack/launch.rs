@@ -164,10 +164,10 @@ impl<'a> Launcher<'a> {
         replica: u8,
     ) -> Result<()> {
         let listen = replicas::port(service.placement.port, replica);
-        command.env(service.listen_var, format!("127.0.0.1:{listen}"));
+        command.env(service.placement.listen_var, format!("127.0.0.1:{listen}"));
         for upstream in &SERVICES {
             command.env(
-                upstream.url_var,
+                upstream.placement.url_var,
                 replicas::upstream_urls(upstream, self.replicas),
             );
         }
