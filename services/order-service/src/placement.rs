@@ -4,7 +4,9 @@
 //! The rule that keeps stock and orders in step: an order leaves `pending` (and a client
 //! sees 201) only once its reservation is committed; stock is released only when no order
 //! holds it. A reservation nobody commits expires and the backend takes its stock back; an
-//! order whose reservation expired is cancelled by the processor before it moves on.
+//! order whose reservation expired is cancelled by the processor before it moves on. A
+//! placing that failed after its reservation leaves the reservation to a retry of the same
+//! order or to its expiry, so a retry never finds its stock already given back.
 
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -97,9 +99,11 @@ impl Lifecycle {
     }
 
     /// The order was written, or not, or maybe: a write that timed out may yet have
-    /// applied. Stock is released only when the order is known not to exist; when that
-    /// cannot be known either, the reservation expires unless the processor finds the order
-    /// and commits it.
+    /// applied, and a read at quorum cannot rule out that it still will. So the
+    /// reservation is never released here: a retry of the same order (the cart service
+    /// retries a checkout that timed out, under the same idempotency key) finds it and
+    /// finishes the order, and when no retry comes it expires, unless the processor finds
+    /// the order and commits it.
     async fn read_back(&self, id: Uuid, err: ApiError) -> Result<Order, ApiError> {
         match self.store.get(id).await {
             Ok(Some(order)) => {
@@ -107,7 +111,7 @@ impl Lifecycle {
                 Ok(order)
             }
             Ok(None) => {
-                self.release_stock(id).await;
+                tracing::warn!(order_id = %id, "the order's write failed; its reservation waits for a retry or its expiry");
                 Err(err)
             }
             Err(read) => {

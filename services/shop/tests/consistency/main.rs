@@ -1,7 +1,8 @@
 //! Orders and stock stay in step when a step of placing an order is cut off: an order
 //! whose write timed out yet applied keeps its stock, and an order whose reservation
-//! expired before it was committed is cancelled, never shipped. The backend's stock audit
-//! balances after each.
+//! expired before it was committed is cancelled, never shipped, and an order retried after
+//! its write timed out is placed once, on the stock its first try reserved. The backend's
+//! stock audit balances after each.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -45,10 +46,12 @@ async fn audit(shop: &TestShop, admin: &str) -> Value {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_written_although_its_write_timed_out_keeps_its_stock() {
+/// A shop, ready, whose order service keeps its orders in Cassandra, where database
+/// faults apply to its statements; `None` without Cassandra. The keyspace is dropped with
+/// the first half.
+async fn shop_with_cql_orders() -> Option<(TestKeyspace, TestShop)> {
     if !cassandra_available().await {
-        return;
+        return None;
     }
     let keyspace = TestKeyspace::new("test_orders");
     let shop = TestShop::start_with(Options {
@@ -61,6 +64,14 @@ async fn an_order_written_although_its_write_timed_out_keeps_its_stock() {
         shop.get("/order-api/health/ready", None).await.status() == StatusCode::OK
     })
     .await;
+    Some((keyspace, shop))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_written_although_its_write_timed_out_keeps_its_stock() {
+    let Some((_keyspace, shop)) = shop_with_cql_orders().await else {
+        return;
+    };
     let admin = shop.admin_token().await;
     let product = shop.new_product(&admin, 500, 5).await;
     let (_, token) = shop.new_user().await;
@@ -87,6 +98,48 @@ async fn an_order_written_although_its_write_timed_out_keeps_its_stock() {
     .await;
     assert_eq!(read["status"], "pending");
     assert_eq!(shop.stock_of(product).await, 3, "the order keeps its stock");
+    let books = audit(&shop, &admin).await;
+    assert_eq!(books["passed"], true, "{books}");
+    assert_eq!(books["committed"], 1, "{books}");
+    shop.stop().await;
+}
+
+/// A checkout the cart service retries after the order's write timed out: the retry must
+/// find the reservation the first try made, not one already given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_retried_after_its_write_timed_out_is_placed_once() {
+    let Some((_keyspace, shop)) = shop_with_cql_orders().await else {
+        return;
+    };
+    let admin = shop.admin_token().await;
+    let product = shop.new_product(&admin, 500, 5).await;
+    let (_, token) = shop.new_user().await;
+    let place = || {
+        shop.http
+            .post(shop.url("/order-api/orders/"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "checkout-1")
+            .json(&json!({"items": [{"product_id": product, "quantity": 2}]}))
+            .send()
+    };
+    let write_times_out = json!({"kind": "database", "statement": "insert_order", "fail": true,
+        "ttl_seconds": 60});
+    let fault = add_fault(&shop, &admin, "/order-api", write_times_out).await;
+
+    let timed_out = place().await.unwrap();
+    assert_eq!(timed_out.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        shop.stock_of(product).await,
+        3,
+        "the reservation waits for a retry, or its expiry"
+    );
+    shop.call(Method::DELETE, &fault, Some(&admin), None).await;
+
+    let order: Value = expect_json(place().await.unwrap(), StatusCode::CREATED).await;
+    assert_eq!(order["status"], "pending");
+    let again: Value = expect_json(place().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(again["id"], order["id"], "one order per key");
+    assert_eq!(shop.stock_of(product).await, 3, "its stock taken once");
     let books = audit(&shop, &admin).await;
     assert_eq!(books["passed"], true, "{books}");
     assert_eq!(books["committed"], 1, "{books}");
