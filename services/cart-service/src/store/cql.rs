@@ -62,6 +62,8 @@ pub static SCHEMA: Schema = Schema {
             "DELETE FROM cart_items WHERE user_id = ? AND item_id IN ?",
         ),
     ],
+    // A repeated line change would find its own version and apply the change again.
+    retry_safe_conditionals: &[],
 };
 
 /// Compare-and-set attempts on one cart before giving up under extreme contention.

@@ -246,6 +246,7 @@ mod tests {
             },
         ],
         statements: &[("read", "SELECT id, note, extra FROM items WHERE id = ?")],
+        retry_safe_conditionals: &[],
     };
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

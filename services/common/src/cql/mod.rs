@@ -4,12 +4,14 @@
 
 mod config;
 mod migrate;
+mod repeat;
 pub mod results;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use scylla::client::execution_profile::ExecutionProfileHandle;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
@@ -32,6 +34,11 @@ use crate::telemetry::metrics::DbMetrics;
 pub struct Schema {
     pub migrations: &'static [Migration],
     pub statements: &'static [(&'static str, &'static str)],
+    /// The lightweight transactions (`IF ...`) the driver may retry on another node when
+    /// their coordinator fails: those whose callers read back what a retry that found its
+    /// own earlier write did not apply. Other statements are judged by their text: reads
+    /// and plain writes are retried, counters, appends and other conditionals never.
+    pub retry_safe_conditionals: &'static [&'static str],
 }
 
 #[derive(Clone)]
@@ -161,12 +168,16 @@ impl Cql {
         let session = builder.build().await?;
         migrate::run(&session, settings, self.inner.schema.migrations).await?;
         session.use_keyspace(&settings.keyspace, false).await?;
+        let schema = self.inner.schema;
+        repeat::check_retry_safe(schema)?;
+        let reads = settings.read_profile().into_handle();
         let mut statements = HashMap::new();
-        for (name, text) in self.inner.schema.statements {
-            let prepared = session
+        for (name, text) in schema.statements {
+            let mut prepared = session
                 .prepare(*text)
                 .await
                 .map_err(|err| anyhow::anyhow!("preparing {name}: {err}"))?;
+            allow_repeats(&mut prepared, name, text, schema, &reads);
             statements.insert(*name, prepared);
         }
         let ping = session
@@ -292,6 +303,25 @@ impl Cql {
             tracing::warn!(statement = name, error = %err, "CQL statement failed");
             store_error(err)
         })
+    }
+}
+
+/// Marks a statement idempotent when running it twice does no harm, so the driver retries
+/// it on another node; a read also runs with the profile that races a slow node.
+fn allow_repeats(
+    prepared: &mut PreparedStatement,
+    name: &str,
+    text: &str,
+    schema: &Schema,
+    reads: &ExecutionProfileHandle,
+) {
+    match repeat::repeat(name, text, schema.retry_safe_conditionals) {
+        repeat::Repeat::Read => {
+            prepared.set_is_idempotent(true);
+            prepared.set_execution_profile_handle(Some(reads.clone()));
+        }
+        repeat::Repeat::Write => prepared.set_is_idempotent(true),
+        repeat::Repeat::Never => {}
     }
 }
 

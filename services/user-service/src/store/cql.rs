@@ -66,6 +66,8 @@ pub static SCHEMA: Schema = Schema {
             "SELECT order_id, status, total_cents, occurred_at FROM order_events WHERE user_id = ? LIMIT ?",
         ),
     ],
+    // A repeated claim finds the name held by its own id, which `claim` counts as won.
+    retry_safe_conditionals: &["claim_username"],
 };
 
 /// A username claimed this long ago by an id that still has no user row belongs to a

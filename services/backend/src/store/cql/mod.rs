@@ -131,6 +131,14 @@ pub static SCHEMA: Schema = Schema {
             "UPDATE sweeps SET done_through = ? WHERE name = 'reservations'",
         ),
     ],
+    // A repeat that finds its own write not applied reads back: a stock move finds its
+    // operation recorded, a reservation or its state change finds the state it set.
+    retry_safe_conditionals: &[
+        "move_stock",
+        "insert_reservation",
+        "set_reserved",
+        "set_reservation_state",
+    ],
 };
 
 /// Compare-and-set attempts on one product before giving up under extreme contention.

@@ -91,4 +91,7 @@ pub static SCHEMA: Schema = Schema {
             "SELECT status, orders FROM order_status_counts",
         ),
     ],
+    // A repeated insert would see its own order as another's (200, no notification), a
+    // repeated transition its own status as a race lost.
+    retry_safe_conditionals: &[],
 };
