@@ -7,6 +7,7 @@ mod drill;
 mod e2e;
 mod rules;
 mod stack;
+mod supervisor;
 mod timescale;
 
 use std::process::ExitCode;

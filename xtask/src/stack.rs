@@ -36,8 +36,8 @@ pub mod replicas;
 use components::Selector;
 use layout::Layout;
 
+pub use crate::supervisor::http_client;
 pub use launch::{service_secret_file, which};
-pub use process::http_client;
 
 /// How many replicas of each service the stack runs: the count `stack up` last
 /// remembered, 1 when it never ran with `--replicas`.

@@ -14,6 +14,7 @@ use super::results::{Arrivals, Generator};
 use super::scenarios::STATIC_PATH;
 use super::wrk::{self, Load};
 use super::{Env, ports, procs, shop};
+use crate::supervisor;
 
 /// wrk's connections and goose's users: the same concurrency for both.
 const CONCURRENCY: usize = 64;
@@ -122,7 +123,7 @@ fn measure(env: &Env, name: &str, mut command: Command, duration: Duration) -> R
     if !status.success() {
         bail!(
             "{name} failed ({status}):\n{}\n(log: {})",
-            procs::tail(&log_path, 15),
+            supervisor::tail(&log_path, 15),
             log_path.display()
         );
     }

@@ -2,14 +2,15 @@
 //! bench ends or fails (and by Ctrl-C with it: they stay in the terminal's process group).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+
+use crate::supervisor::{self, Readiness, Starting};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -26,13 +27,8 @@ pub struct Proc {
 impl Proc {
     /// Starts `command` with its output in `log`.
     pub fn spawn(name: &str, mut command: Command, log: &Path, ready_url: String) -> Result<Self> {
-        let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .with_context(|| format!("could not start {name} ({:?})", command.get_program()))?;
+        let child = supervisor::start(&mut command, log)
+            .with_context(|| format!("could not start {name}"))?;
         Ok(Self {
             name: name.to_owned(),
             child,
@@ -44,35 +40,12 @@ impl Proc {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
-
-    fn exited(&mut self) -> Result<Option<ExitStatus>> {
-        Ok(self.child.try_wait()?)
-    }
-
-    /// SIGTERM (the services flush their spans on it), SIGKILL if it does not exit in time.
-    fn terminate(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let asked = Instant::now();
-        while asked.elapsed() < STOP_TIMEOUT {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            thread::sleep(POLL);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Drop for Proc {
+    /// SIGTERM (the services flush their spans on it), SIGKILL if it does not exit in time.
     fn drop(&mut self) {
-        self.terminate();
+        supervisor::stop_child(&mut self.child, STOP_TIMEOUT);
     }
 }
 
@@ -142,37 +115,40 @@ impl Watched {
 
 /// Waits until every process answers its ready URL; fails with the log of one that exits.
 pub fn wait_ready(http: &reqwest::blocking::Client, procs: &mut [Proc]) -> Result<()> {
-    let started = Instant::now();
-    for proc in procs.iter_mut() {
-        while !answers(http, &proc.ready_url) {
-            if let Some(status) = proc.exited()? {
-                bail!(
-                    "{} exited during start-up ({status}):\n{}\n(log: {})",
-                    proc.name,
-                    tail(&proc.log, 10),
-                    proc.log.display()
-                );
+    let mut starting: Vec<Starting> = procs
+        .iter_mut()
+        .map(|proc| {
+            let url = &proc.ready_url;
+            Starting {
+                probe: Box::new(move || supervisor::answers_http(http, url)),
+                child: Some(&mut proc.child),
             }
-            if started.elapsed() > READY_TIMEOUT {
-                bail!(
-                    "{} did not answer {} within {} s; see {}",
-                    proc.name,
-                    proc.ready_url,
-                    READY_TIMEOUT.as_secs(),
-                    proc.log.display()
-                );
-            }
-            thread::sleep(POLL);
+        })
+        .collect();
+    let outcome = supervisor::wait_ready(&mut starting, READY_TIMEOUT, POLL)?;
+    drop(starting);
+    match outcome {
+        Readiness::Ready => Ok(()),
+        Readiness::Exited { index, status } => {
+            let proc = &procs[index];
+            bail!(
+                "{} exited during start-up ({status}):\n{}\n(log: {})",
+                proc.name,
+                supervisor::tail(&proc.log, 10),
+                proc.log.display()
+            );
+        }
+        Readiness::TimedOut { waiting } => {
+            let proc = &procs[waiting[0]];
+            bail!(
+                "{} did not answer {} within {} s; see {}",
+                proc.name,
+                proc.ready_url,
+                READY_TIMEOUT.as_secs(),
+                proc.log.display()
+            );
         }
     }
-    Ok(())
-}
-
-fn answers(http: &reqwest::blocking::Client, url: &str) -> bool {
-    http.get(url)
-        .timeout(Duration::from_secs(2))
-        .send()
-        .is_ok_and(|response| response.status().is_success())
 }
 
 /// Fails naming the first port something else listens on (another bench, most likely).
@@ -254,13 +230,6 @@ pub fn children_cpu() -> Result<Duration> {
     let stat = fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
     // cutime and cstime are fields 16 and 17: the 13th and 14th after the name.
     stat_ticks(&stat, &[13, 14]).context("unexpected /proc/self/stat")
-}
-
-/// The last lines of a log, for error messages.
-pub fn tail(path: &Path, lines: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// A tool on PATH, as `cargo xtask stack` finds it, or in `/usr/sbin`, where Debian puts

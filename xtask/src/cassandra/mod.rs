@@ -14,14 +14,15 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, ExitCode};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
 use fetch::Artifacts;
-use node::{FIRST_METRICS_PORT, Node, Role, Workspace, is_cassandra};
+use node::{FIRST_METRICS_PORT, Node, Role, Workspace};
+
+use crate::supervisor::{self, Readiness, Starting};
 
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -229,7 +230,7 @@ fn start(workspace: &Workspace, cluster: &Cluster, clean: bool) -> Result<()> {
 /// Deletes the data of every node that is not running; refuses while one to be started runs.
 fn clean_data(workspace: &Workspace, cluster: &[Node]) -> Result<()> {
     for node in cluster {
-        if let Some(pid) = node.running_pid()? {
+        if let Some(pid) = node.process().running_pid()? {
             bail!(
                 "Cassandra on {} is running (pid {pid}); stop it before using --clean",
                 node.address
@@ -237,7 +238,7 @@ fn clean_data(workspace: &Workspace, cluster: &[Node]) -> Result<()> {
         }
     }
     for node in workspace.known_nodes(DEFAULT_PORT)? {
-        if node.running_pid()?.is_none() {
+        if node.process().running_pid()?.is_none() {
             remove_dir_if_exists(&node.data)?;
         }
     }
@@ -251,7 +252,7 @@ fn start_node(
     role: &Role,
 ) -> Result<()> {
     let cql = node.cql_address();
-    if let Some(pid) = node.running_pid()? {
+    if let Some(pid) = node.process().running_pid()? {
         println!("Cassandra is already running (pid {pid}) on {cql}");
         return Ok(());
     }
@@ -277,26 +278,28 @@ fn start_node(
 
 fn wait_for_cql(node: &Node, child: &mut Child, started: Instant) -> Result<()> {
     let cql = node.cql_address();
-    while !node.answers_cql() {
-        if let Some(exit) = child.try_wait()? {
-            node.forget_pid()?;
+    let pid = child.id();
+    let mut starting = [Starting {
+        probe: Box::new(|| node.answers_cql()),
+        child: Some(child),
+    }];
+    let timeout = START_TIMEOUT.saturating_sub(started.elapsed());
+    match supervisor::wait_ready(&mut starting, timeout, POLL)? {
+        Readiness::Ready => Ok(()),
+        Readiness::Exited { status, .. } => {
+            node.process().forget()?;
             bail!(
-                "Cassandra on {cql} exited during startup ({exit}):\n{}",
+                "Cassandra on {cql} exited during startup ({status}):\n{}",
                 node.log_tail()
             );
         }
-        if started.elapsed() > START_TIMEOUT {
-            bail!(
-                "Cassandra (pid {}) did not answer CQL on {cql} within {} s \
-                 (`cargo xtask cassandra stop` stops it):\n{}",
-                child.id(),
-                START_TIMEOUT.as_secs(),
-                node.log_tail()
-            );
-        }
-        thread::sleep(POLL);
+        Readiness::TimedOut { .. } => bail!(
+            "Cassandra (pid {pid}) did not answer CQL on {cql} within {} s \
+             (`cargo xtask cassandra stop` stops it):\n{}",
+            START_TIMEOUT.as_secs(),
+            node.log_tail()
+        ),
     }
-    Ok(())
 }
 
 /// The nodes with a pid file: those started here and not stopped since.
@@ -304,7 +307,7 @@ fn started_nodes(workspace: &Workspace, port: u16) -> Result<Vec<Node>> {
     Ok(workspace
         .known_nodes(port)?
         .into_iter()
-        .filter(Node::has_pid_file)
+        .filter(|node| node.process().has_pid_file())
         .collect())
 }
 
@@ -322,7 +325,7 @@ pub fn stop_stack_node(number: u8) -> Result<()> {
 /// (failure drills kill it, or cut it off from the others).
 pub fn stack_node_process(number: u8) -> Result<(Ipv4Addr, Option<u32>)> {
     let node = stack_node(number)?;
-    Ok((node.address, node.running_pid()?))
+    Ok((node.address, node.process().running_pid()?))
 }
 
 fn stack_node(number: u8) -> Result<Node> {
@@ -337,13 +340,14 @@ fn stack_node(number: u8) -> Result<Node> {
 fn stop_nodes(nodes: Vec<Node>) -> Result<()> {
     let mut stopping = Vec::new();
     for node in nodes {
-        match node.running_pid()? {
+        let process = node.process();
+        match process.running_pid()? {
             Some(pid) => {
                 // All at once: each takes seconds to flush and exit.
-                check(Command::new("kill").args(["-TERM", &pid.to_string()]))?;
+                process.terminate(pid)?;
                 stopping.push((node, pid));
             }
-            None => node.forget_pid()?,
+            None => process.forget()?,
         }
     }
     if stopping.is_empty() {
@@ -352,19 +356,17 @@ fn stop_nodes(nodes: Vec<Node>) -> Result<()> {
     }
     let asked = Instant::now();
     for (node, pid) in stopping {
-        while is_cassandra(pid)? {
-            if asked.elapsed() > STOP_TIMEOUT {
-                bail!(
-                    "Cassandra on {} (pid {pid}) did not exit within {} s of SIGTERM; see {} \
-                     (`kill -9 {pid}` forces it)",
-                    node.address,
-                    STOP_TIMEOUT.as_secs(),
-                    node.system_log().display()
-                );
-            }
-            thread::sleep(POLL);
+        let process = node.process();
+        if !process.exited_within(pid, asked, STOP_TIMEOUT)? {
+            bail!(
+                "Cassandra on {} (pid {pid}) did not exit within {} s of SIGTERM; see {} \
+                 (`kill -9 {pid}` forces it)",
+                node.address,
+                STOP_TIMEOUT.as_secs(),
+                node.system_log().display()
+            );
         }
-        node.forget_pid()?;
+        process.forget()?;
         println!("Cassandra on {} stopped", node.address);
     }
     Ok(())
@@ -381,7 +383,7 @@ fn status(workspace: &Workspace, port: u16) -> Result<ExitCode> {
     let mut healthy = true;
     for node in nodes {
         let cql = node.cql_address();
-        let state = match node.running_pid()? {
+        let state = match node.process().running_pid()? {
             None => format!(
                 "Cassandra on {cql} is NOT running (killed, or exited); see {}",
                 node.system_log().display()

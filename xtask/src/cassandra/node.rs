@@ -1,19 +1,17 @@
 //! One Cassandra node of the local cluster: its address, directories, configuration and
 //! process.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command};
 
 use anyhow::{Context, Result, bail};
 use regex::Regex;
 
 use super::fetch::Artifacts;
 use super::jvm::JVM_OPTIONS;
+use crate::supervisor::{self, Detached};
 
 pub const MAIN_CLASS: &str = "org.apache.cassandra.service.CassandraDaemon";
 /// The first node's metrics port (the JMX exporter's HTTP server); node i listens on the
@@ -132,7 +130,6 @@ impl Node {
         fs::create_dir_all(&self.data)?;
         fs::create_dir_all(&self.logs)?;
         self.write_config(workspace, role.seed)?;
-        let output = File::create(self.stdout_log())?;
         let exporter = format!(
             "-javaagent:{}={}:{}:{}",
             artifacts.jmx_exporter()?.display(),
@@ -140,7 +137,8 @@ impl Node {
             role.metrics_port,
             workspace.config_dir.join("jmx-exporter.yaml").display()
         );
-        let child = Command::new(java())
+        let mut command = Command::new(java());
+        command
             .args(JVM_OPTIONS)
             .arg(exporter)
             .arg(format!(
@@ -157,16 +155,20 @@ impl Node {
             .arg(format!("-Dcassandra.storage_port={}", role.storage_port))
             .arg("-cp")
             .arg(artifacts.lib.join("*"))
-            .arg(MAIN_CLASS)
-            .stdin(Stdio::null())
-            .stdout(output.try_clone()?)
-            .stderr(output)
-            // Its own process group, so a Ctrl-C while we wait does not kill the node.
-            .process_group(0)
-            .spawn()
-            .context("could not run java; install Java 17 or set JAVA_HOME")?;
-        fs::write(&self.pid_file, child.id().to_string())?;
-        Ok(child)
+            .arg(MAIN_CLASS);
+        // Detached: a Ctrl-C while we wait does not kill the node.
+        self.process()
+            .start(&mut command, &self.stdout_log())
+            .context("could not run java; install Java 17 or set JAVA_HOME")
+    }
+
+    /// The node's process, found again through its pid file.
+    pub fn process(&self) -> Detached<'static> {
+        Detached {
+            name: "Cassandra",
+            pid_file: self.pid_file.clone(),
+            marker: MAIN_CLASS,
+        }
     }
 
     /// The shared cassandra.yaml with this node's addresses and its cluster's seed.
@@ -181,44 +183,9 @@ impl Node {
         Ok(())
     }
 
-    /// The pid from the pid file, if that process is still this node.
-    pub fn running_pid(&self) -> Result<Option<u32>> {
-        let Ok(text) = fs::read_to_string(&self.pid_file) else {
-            return Ok(None);
-        };
-        let pid = text
-            .trim()
-            .parse()
-            .with_context(|| format!("{} does not hold a pid", self.pid_file.display()))?;
-        Ok(is_cassandra(pid)?.then_some(pid))
-    }
-
-    pub fn has_pid_file(&self) -> bool {
-        self.pid_file.exists()
-    }
-
-    pub fn forget_pid(&self) -> io::Result<()> {
-        match fs::remove_file(&self.pid_file) {
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            result => result,
-        }
-    }
-
-    /// True when a CQL server answers an OPTIONS request with SUPPORTED: an open
-    /// port alone could belong to something else or a half-started node.
+    /// True when a CQL server answers on the node's address.
     pub fn answers_cql(&self) -> bool {
-        let probe = || -> io::Result<bool> {
-            let mut stream =
-                TcpStream::connect_timeout(&self.cql_address(), Duration::from_secs(2))?;
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            // Protocol v4 header: version, flags, stream id (2 bytes), opcode OPTIONS, body length 0.
-            stream.write_all(&[0x04, 0, 0, 1, 0x05, 0, 0, 0, 0])?;
-            let mut header = [0; 9];
-            stream.read_exact(&mut header)?;
-            // A v4 response: version with the response bit set, opcode SUPPORTED.
-            Ok(header[0] == 0x84 && header[4] == 0x06)
-        };
-        probe().unwrap_or(false)
+        supervisor::answers_cql(self.cql_address())
     }
 
     /// The last lines of the node's console output and of its system log: a configuration
@@ -227,9 +194,9 @@ impl Node {
         format!(
             "--- {}:\n{}\n--- {}:\n{}",
             self.stdout_log().display(),
-            tail(&self.stdout_log(), 5),
+            supervisor::tail(&self.stdout_log(), 5),
             self.system_log().display(),
-            tail(&self.system_log(), 10)
+            supervisor::tail(&self.system_log(), 10)
         )
     }
 }
@@ -258,25 +225,9 @@ pub fn node_config(template: &str, address: Ipv4Addr, seed: Ipv4Addr) -> Result<
     Ok(config)
 }
 
-/// Asks `ps` for the command line rather than just probing the pid, so a pid
-/// recycled by some other program after a crash is not mistaken for the node.
-pub fn is_cassandra(pid: u32) -> Result<bool> {
-    let output = Command::new("ps")
-        .args(["-p", &pid.to_string(), "-o", "args="])
-        .output()
-        .context("could not run ps")?;
-    Ok(String::from_utf8_lossy(&output.stdout).contains(MAIN_CLASS))
-}
-
 fn java() -> PathBuf {
     std::env::var_os("JAVA_HOME")
         .map_or_else(|| "java".into(), |home| Path::new(&home).join("bin/java"))
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 #[cfg(test)]

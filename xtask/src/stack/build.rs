@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 
 use super::components::SERVICES;
 use super::layout::Layout;
-use super::process::remove_file_if_exists;
 use super::which;
+use crate::supervisor::remove_file_if_exists;
 
 /// The service binaries, built together (each package is named like its service).
 pub fn build_services(layout: &Layout) -> Result<()> {

@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use anyhow::{Context, Result, bail};
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
@@ -47,27 +47,18 @@ impl<'a> Launcher<'a> {
     /// file.
     pub fn spawn(&self, component: &Component) -> Result<Child> {
         let layout = self.layout;
-        let log_path = layout.log(&component.name);
-        let log =
-            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let child = self
-            .command(component)?
-            .current_dir(&layout.root)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // Its own process group: a Ctrl-C in this terminal does not stop the stack,
-            // and `down` stops the whole group (nginx's workers too).
-            .process_group(0)
-            .spawn()
+        let child = super::process::supervised(layout, component)
+            .start(
+                self.command(component)?.current_dir(&layout.root),
+                &layout.log(&component.name),
+            )
             .with_context(|| {
                 format!(
-                    "could not run {} for {}",
+                    "could not start {} for {}",
                     self.program(component).display(),
                     component.name
                 )
             })?;
-        fs::write(layout.pid_file(&component.name), child.id().to_string())?;
         if matches!(component.kind, Kind::Prometheus) {
             fs::write(layout.time_scale_file(), self.time_scale.to_string())?;
         }

@@ -13,10 +13,9 @@ use super::build::{build_jaeger, build_services, prepare_docs};
 use super::components::{Component, Kind, Selector};
 use super::launch::Launcher;
 use super::layout::Layout;
-use super::process::{
-    STOP_TIMEOUT, answers, http_client, kill, remove_file_if_exists, running_pid, stop, wait_ready,
-};
+use super::process::{STOP_TIMEOUT, kill, running_pid, stop, supervised, wait_ready};
 use super::{ADMIN_PASSWORD, cluster, logstore, replicas};
+use crate::supervisor::{answers_http, http_client};
 
 pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
     let selected = selector.running_set()?;
@@ -40,7 +39,7 @@ pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
             println!("{:<15} already running (pid {pid})", component.name);
             continue;
         }
-        if answers(&client, &component.ready_url) {
+        if answers_http(&client, &component.ready_url) {
             bail!(
                 "{}: something else already answers {}; stop it first (`cargo xtask stack status`)",
                 component.name,
@@ -186,14 +185,14 @@ pub fn down(layout: &Layout, selector: &Selector) -> Result<()> {
     }
     let mut stuck = Vec::new();
     for component in selected.iter().rev() {
-        let pid_file = layout.pid_file(&component.name);
-        let Some(pid) = running_pid(layout, component)? else {
+        let process = supervised(layout, component);
+        let Some(pid) = process.running_pid()? else {
             // A component asked for by name gets an answer even without a pid file.
             let asked = !selector.names_all() && component.replica() <= selector.count;
-            if pid_file.exists() || asked {
+            if process.has_pid_file() || asked {
                 println!("{:<15} was not running", component.name);
             }
-            remove_file_if_exists(&pid_file)?;
+            process.forget()?;
             continue;
         };
         if stop(layout, component, pid)? {
@@ -318,7 +317,7 @@ pub fn status(layout: &Layout) -> Result<ExitCode> {
     let mut healthy = true;
     for component in selector.running_set()? {
         let pid = running_pid(layout, &component)?;
-        let answering = answers(&client, &component.ready_url);
+        let answering = answers_http(&client, &component.ready_url);
         let state = match (pid, answering) {
             (Some(pid), true) if matches!(component.kind, Kind::Prometheus) => format!(
                 "running (pid {pid}), answering, time scale {}",
