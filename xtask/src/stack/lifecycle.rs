@@ -293,16 +293,24 @@ pub fn kill_named(layout: &Layout, name: &str) -> Result<bool> {
 }
 
 /// Starts every component `name` selects that is not running, at the time scale
-/// Prometheus last ran with, and waits until each answers.
+/// Prometheus last ran with, and waits until each answers. Service replicas join the
+/// gateway's pools only then: a starting service listens before its store connects, and
+/// nginx would send it requests it can only answer 503 (a replica that was killed was
+/// never marked down).
 pub fn start_named(layout: &Layout, name: &str) -> Result<()> {
     let selector = Selector::one(layout, name)?;
     let launcher = Launcher::new(layout, recorded_time_scale(layout)?, selector.count)?;
     let selected = selector.running_set()?;
-    let mut started = Vec::new();
+    let mut starting = Vec::new();
     for component in &selected {
         if running_pid(layout, component)?.is_none() {
-            started.push((component, launcher.spawn(component)?));
+            starting.push(component);
         }
+    }
+    take_out_of_gateway(layout, selector.count, &starting)?;
+    let mut started = Vec::new();
+    for component in starting {
+        started.push((component, launcher.spawn(component)?));
     }
     let pending = started.iter().map(|(component, _)| *component).collect();
     wait_ready(layout, pending, &mut started)?;
