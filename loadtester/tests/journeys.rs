@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use goose::config::GooseConfiguration;
 use loadtester::journeys::{ALL, STATIC};
 use loadtester::open_model::schedule::{Arrivals, Rate, Schedule};
+use loadtester::seed::VICTIM_PASSWORD;
 use loadtester::thresholds::{Figures, Scope};
 use loadtester::{LoadTester, OpenPlan, TesterOptions, print_notable};
 use serde_json::Value;
@@ -202,6 +203,72 @@ async fn the_open_model_starts_every_arrival_or_counts_it_dropped() {
         1.0,
     );
     assert_eq!(figures.dropped, run.report.dropped as f64);
+
+    drop(tester);
+    shop.shutdown().await.expect("clean shutdown");
+}
+
+/// A journey whose sign-up or login failed ends there: that one failure is counted, and
+/// the journey sends nothing more (before, each later step failed again with a 401).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journey_that_could_not_sign_in_sends_nothing_more() {
+    let shop = support::start_shop(|config| config.user.faults.faults_enabled = true).await;
+    let mut options = options_for(&shop);
+    options.mix = "shopper=1".parse().unwrap();
+    let tester = LoadTester::start(options).await.expect("the tester starts");
+    // The tester seeds first (registering its victims too); once it has, while no shopper
+    // has arrived yet, every registration starts failing, as when the user service's
+    // database is unavailable.
+    let user = shop.addresses.user;
+    let registrations_fail = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let last_victim = format!("loadtest-victim-{}", loadtester::seed::VICTIMS - 1);
+        let seeded = || {
+            http.post(format!("http://{user}/user-api/token"))
+                .form(&[
+                    ("username", last_victim.as_str()),
+                    ("password", VICTIM_PASSWORD),
+                ])
+                .send()
+        };
+        while !seeded().await.is_ok_and(|r| r.status().is_success()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let token = support::admin_token_at(user, &http).await;
+        http.post(format!("http://{user}/user-api/admin/faults"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "kind": "error", "ttl_seconds": 60, "status": 503,
+                "route": "/user-api/users/register",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    let quiet_then_ten = OpenPlan {
+        schedule: Schedule::new("5s:0/s,1s:10/s".parse().unwrap()),
+        ..open_plan(10.0, 1, 100)
+    };
+    let config =
+        GooseConfiguration::parse_args_default(&["--host", "http://127.0.0.1", "--no-telnet"])
+            .expect("goose options parse");
+    let (_stop, never) = tokio::sync::watch::channel(false);
+
+    let run = tester
+        .attack_open(config, quiet_then_ten, never)
+        .await
+        .expect("the run completes");
+    let injected = registrations_fail.await.unwrap();
+    assert!(injected.is_success(), "the fault was refused: {injected}");
+    let figures = Figures::of(&tester.metrics().samples(), &Scope::All, 6.0);
+    assert_eq!(figures.iterations, 10.0);
+    assert_eq!(
+        (figures.requests, figures.failures),
+        (10.0, 10.0),
+        "one failed sign-up per visit and nothing after it; the first failures: {:?}",
+        run.notable.iter().take(5).collect::<Vec<_>>()
+    );
 
     drop(tester);
     shop.shutdown().await.expect("clean shutdown");

@@ -10,7 +10,9 @@ pub(super) async fn admin_start(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 pub(super) async fn admin_create_product(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let name = format!(
         "{ADMIN_PREFIX}{}{}",
         ctx.name_prefix,
@@ -50,7 +52,9 @@ pub(super) async fn admin_create_product(ctx: &Ctx, user: &mut GooseUser) -> TxR
 }
 
 pub(super) async fn admin_update_product(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let Some(id) = session(user).created.last().copied() else {
         return Ok(());
     };
@@ -79,7 +83,9 @@ pub(super) async fn admin_update_product(ctx: &Ctx, user: &mut GooseUser) -> TxR
 }
 
 pub(super) async fn admin_restock(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let product = ctx.catalogue.pick().clone();
     let mut answer = send(
         ctx,
@@ -119,7 +125,9 @@ pub(super) async fn admin_restock(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 pub(super) async fn admin_move_orders(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let mut answer = send(
         ctx,
         user,
@@ -181,7 +189,9 @@ pub(super) async fn admin_move_orders(ctx: &Ctx, user: &mut GooseUser) -> TxResu
 }
 
 pub(super) async fn admin_list_carts(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let mut answer = send(
         ctx,
         user,
@@ -206,7 +216,9 @@ pub(super) async fn admin_retire_product(ctx: &Ctx, user: &mut GooseUser) -> TxR
         return Ok(());
     }
     let id = session(user).created.remove(0);
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     send(
         ctx,
         user,

@@ -7,11 +7,10 @@ pub(super) async fn flash_start(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 pub(super) async fn flash_grab(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    // A buyer whose sign-up failed signs up again instead of queueing without a token.
-    if session(user).token.is_empty() {
+    let Some(token) = signed_in(user) else {
+        // A buyer whose sign-up failed signs up again instead of queueing without a token.
         return sign_up(ctx, user, FLASH_SALE).await;
-    }
-    let token = token(user);
+    };
     let flash = ctx.catalogue.flash.clone();
     let mut answer = send(
         ctx,

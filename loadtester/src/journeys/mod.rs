@@ -175,8 +175,12 @@ pub(super) fn session(user: &mut GooseUser) -> &mut Session {
     user.get_session_data_unchecked_mut::<Session>()
 }
 
-pub(super) fn token(user: &mut GooseUser) -> String {
-    session(user).token.clone()
+/// The signed-in session's token; `None` when its sign-up or login failed. A journey that
+/// could not sign in ends there: its later steps send nothing, so the one failure is
+/// counted once rather than again as a 401 at every step after it.
+pub(super) fn signed_in(user: &mut GooseUser) -> Option<String> {
+    let token = &session(user).token;
+    (!token.is_empty()).then(|| token.clone())
 }
 
 /// Writes what this client learnt about one of its orders to the orders log, if the run

@@ -7,6 +7,9 @@ pub(super) async fn shopper_start(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 pub(super) async fn shopper_browse(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
+    if signed_in(user).is_none() {
+        return Ok(());
+    }
     let (products, _) = product_page(
         ctx,
         user,
@@ -72,7 +75,9 @@ pub(super) fn checked_cart(
 }
 
 pub(super) async fn fill_cart(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let mut cart = get_cart(ctx, user, &token).await?;
     for _ in 0..fastrand::usize(1..=3) {
         let product = ctx.catalogue.pick().clone();
@@ -105,7 +110,9 @@ pub(super) async fn fill_cart(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 pub(super) async fn change_cart(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let cart = get_cart(ctx, user, &token).await?;
     let Some(line) = cart.items.first().cloned() else {
         return Ok(());
@@ -160,7 +167,9 @@ pub(super) async fn change_cart(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 pub(super) async fn view_cart(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let cart = get_cart(ctx, user, &token).await?;
     let mut answer = send(
         ctx,
@@ -189,7 +198,9 @@ pub(super) async fn view_cart(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 pub(super) async fn check_out(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let cart = get_cart(ctx, user, &token).await?;
     if cart.items.is_empty() {
         return Ok(());
@@ -295,7 +306,9 @@ pub(super) async fn my_orders(
 }
 
 pub(super) async fn view_orders(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let orders = my_orders(ctx, user, &token).await?;
     let Some(latest) = session(user).orders.last().copied() else {
         return Ok(());
@@ -332,7 +345,9 @@ pub(super) async fn view_orders(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
 }
 
 pub(super) async fn profile(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     let orders = my_orders(ctx, user, &token).await?;
     if orders.len() >= 100 {
         // Only the newest 100 are listed; the sums below would not compare.
@@ -413,7 +428,9 @@ pub(super) async fn cancel(
     journey: &'static str,
     id: Uuid,
 ) -> TxResult {
-    let token = token(user);
+    let Some(token) = signed_in(user) else {
+        return Ok(());
+    };
     note_order(ctx, user, id, Event::CancelSent, None);
     let mut answer = send(
         ctx,

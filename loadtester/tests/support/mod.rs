@@ -36,8 +36,13 @@ pub fn direct_options(shop: &RunningShop) -> TesterOptions {
 
 /// An admin's bearer token from `shop`'s user service.
 pub async fn admin_token(shop: &RunningShop, http: &reqwest::Client) -> String {
+    admin_token_at(shop.addresses.user, http).await
+}
+
+/// An admin's bearer token from the user service at `user`.
+pub async fn admin_token_at(user: std::net::SocketAddr, http: &reqwest::Client) -> String {
     let token: serde_json::Value = http
-        .post(format!("http://{}/user-api/token", shop.addresses.user))
+        .post(format!("http://{user}/user-api/token"))
         .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
         .send()
         .await
