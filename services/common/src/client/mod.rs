@@ -344,11 +344,8 @@ impl Upstream {
         let permit = replica.breaker.try_acquire()?;
         let started = std::time::Instant::now();
         let result = match inner.faults.for_upstream(inner.name) {
-            None => self.exchange(&replica.base_url, call).await,
-            Some(injection) => {
-                self.exchange_with_fault(injection, &replica.base_url, call)
-                    .await
-            }
+            None => self.exchange(replica, call).await,
+            Some(injection) => self.exchange_with_fault(injection, replica, call).await,
         };
         match &result {
             Err(err) if err.counts_against_breaker() => permit.failed(),
@@ -363,11 +360,12 @@ impl Upstream {
         Some(result)
     }
 
-    /// One HTTP exchange, in a client span whose context travels in `traceparent`.
-    async fn exchange(&self, base_url: &str, call: &Call<'_>) -> Result<Bytes, UpstreamError> {
+    /// One HTTP exchange with `replica`, in a client span whose context travels in
+    /// `traceparent`.
+    async fn exchange(&self, replica: &Replica, call: &Call<'_>) -> Result<Bytes, UpstreamError> {
         let inner = &self.inner;
         let method = &call.method;
-        let url = format!("{base_url}{}", call.path);
+        let url = format!("{}{}", replica.base_url, call.path);
         let span = tracing::info_span!(
             "upstream call",
             otel.name = %method,
@@ -407,6 +405,9 @@ impl Upstream {
                 .await
                 .map_err(|err| self.transport_error(&err))?;
             let status = response.status();
+            if closes_connection(response.headers()) {
+                replica.said_leaving();
+            }
             // As on the server span: a field (re-formatted by the log layer) only when a
             // failure may be logged next; otherwise the exported span alone carries it.
             let current = tracing::Span::current();
@@ -440,7 +441,7 @@ impl Upstream {
     async fn exchange_with_fault(
         &self,
         injection: Injection,
-        base_url: &str,
+        replica: &Replica,
         call: &Call<'_>,
     ) -> Result<Bytes, UpstreamError> {
         // An injected delay is bounded by the call's timeout, as a slow upstream would be.
@@ -462,7 +463,7 @@ impl Upstream {
                     problem: None,
                 })
             }
-            None => self.exchange(base_url, call).await,
+            None => self.exchange(replica, call).await,
         }
     }
 
@@ -511,6 +512,17 @@ fn outcome(result: &Result<Bytes, UpstreamError>) -> &'static str {
         Err(UpstreamError::CircuitOpen { .. }) => "circuit_open",
         Err(UpstreamError::Unencodable { .. }) => "client_error",
     }
+}
+
+/// A response that closes its connection: the services answer so only while they drain
+/// before stopping (`crate::shutdown`).
+fn closes_connection(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|option| option.trim().eq_ignore_ascii_case("close"))
 }
 
 fn is_idempotent(method: &Method) -> bool {

@@ -1,15 +1,43 @@
-//! An upstream's replicas, each behind a circuit breaker of its own, taken in turn.
+//! An upstream's replicas, each behind a circuit breaker of its own, taken in turn, those
+//! that said they are leaving last.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::BaseUrls;
 use super::breaker::{BreakerState, CircuitBreaker};
+
+/// How long a replica that answered `Connection: close` is taken last. A service answers so
+/// only while it drains before stopping (`crate::shutdown`, 3 s by default); by the end of
+/// this it has stopped (a call to it is refused, and moves on) or come back.
+const LEAVING_FOR: Duration = Duration::from_secs(5);
 
 /// One instance of an upstream.
 pub(super) struct Replica {
     pub base_url: String,
     pub breaker: CircuitBreaker,
+    /// Until when it is taken last: it said it is leaving.
+    leaving_until: Mutex<Option<Instant>>,
+}
+
+impl Replica {
+    /// The replica closed its connection after answering: it is draining before it stops,
+    /// and a new call sent to it could meet it as it stops accepting.
+    pub fn said_leaving(&self) {
+        *self.leaving() = Some(Instant::now() + LEAVING_FOR);
+    }
+
+    fn is_leaving(&self) -> bool {
+        self.leaving().is_some_and(|until| Instant::now() < until)
+    }
+
+    fn leaving(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        // The value is a plain instant: one a panicking holder left is still usable.
+        self.leaving_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 pub(super) struct Replicas {
@@ -24,6 +52,7 @@ impl Replicas {
             .map(|base_url| Replica {
                 base_url: base_url.to_owned(),
                 breaker: CircuitBreaker::new(failure_threshold, open_for),
+                leaving_until: Mutex::new(None),
             })
             .collect();
         Self {
@@ -33,11 +62,18 @@ impl Replicas {
     }
 
     /// Every replica once, starting one further round than the previous call started: calls
-    /// spread evenly, and a call that cannot use one replica moves on to the next.
-    pub fn in_turn(&self) -> impl Iterator<Item = &Replica> {
+    /// spread evenly, and a call that cannot use one replica moves on to the next. Replicas
+    /// that said they are leaving come last, so they get a call only when no other can
+    /// take it.
+    pub fn in_turn(&self) -> Vec<&Replica> {
         let count = self.members.len();
         let first = self.next.fetch_add(1, Ordering::Relaxed) % count;
-        (0..count).map(move |offset| &self.members[(first + offset) % count])
+        let mut order: Vec<&Replica> = (0..count)
+            .map(|offset| &self.members[(first + offset) % count])
+            .collect();
+        // Stable: each group keeps the rotation's order.
+        order.sort_by_key(|replica| replica.is_leaving());
+        order
     }
 
     /// The upstream's state as its callers see it: open only while every replica's circuit

@@ -222,3 +222,48 @@ async fn after_other_failures_only_retried_calls_reach_the_next_replica() {
         .expect("a GET is retried, on the next replica");
     assert_eq!((count(&busy_calls), count(&live_calls)), (2, 2));
 }
+
+/// A replica that is draining: stopped (SIGTERM) and answering through its drain, each
+/// response closing its connection; and how many calls it got.
+async fn draining_replica() -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let answer = move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move { (StatusCode::OK, "{}") }
+    };
+    let router = Router::new().route("/thing", get(answer.clone()).post(answer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let drain = Duration::from_secs(60);
+    tokio::spawn(crate::shutdown::serve(listener, router, async {}, drain));
+    (format!("http://{address}"), calls)
+}
+
+#[tokio::test]
+async fn a_draining_replica_gets_no_new_calls_once_it_said_so() {
+    let (leaving, leaving_calls) = draining_replica().await;
+    let (staying, staying_calls) = replica(StatusCode::OK).await;
+    let upstream = upstream_with(&[&leaving, &staying], 0, 5);
+    for round in 0..6 {
+        let result = post(&upstream).await;
+        assert!(result.is_ok(), "POST {round} failed: {result:?}");
+    }
+    // The rotation starts on the draining replica: its answer (Connection: close) is the
+    // last call it gets while another replica stays.
+    assert_eq!((count(&leaving_calls), count(&staying_calls)), (1, 5));
+}
+
+#[tokio::test]
+async fn with_every_replica_draining_calls_still_go_to_them() {
+    let (a, a_calls) = draining_replica().await;
+    let (b, b_calls) = draining_replica().await;
+    let upstream = upstream_with(&[&a, &b], 0, 5);
+    for _ in 0..4 {
+        call(&upstream)
+            .await
+            .expect("a draining replica still answers");
+    }
+    assert_eq!(count(&a_calls) + count(&b_calls), 4);
+    assert!(count(&a_calls) >= 1 && count(&b_calls) >= 1);
+}
