@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::alerts::Alert;
-use super::load::{Audit, Figures};
+use super::load::{Audit, Failure, Figures};
 use super::{Drill, Fault};
 
 #[derive(Serialize)]
@@ -82,8 +82,9 @@ impl Verdict {
             ),
             Drill::RollingRestart => ("0 failed requests".to_owned(), Some(0)),
             Drill::ReplicaKill => (
-                "no request fails but at the kill (502 or no response), and no more of \
-                 those than the requests in flight on the killed processes"
+                "no request fails but at the kill (502, no response, or 503 for an internal \
+                 call that lost its connection), and no more of those than the requests in \
+                 flight on the killed processes"
                     .to_owned(),
                 fault
                     .in_flight
@@ -125,17 +126,28 @@ impl Verdict {
 /// replica's connections at once.
 const KILL_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
-/// The failed requests a kill explains: answered 502 by the gateway, or not at all, from
-/// the first kill to two seconds after the last.
+/// The failed requests a kill explains, from the first kill to two seconds after the last:
+/// those the gateway answered 502 (the killed replica reset the connection under a
+/// request nginx may not send again), those not answered at all, and those a service
+/// answered 503 because its own call to the killed replica lost its connection mid-call
+/// (the services' client says "<upstream> dropped the connection"; that call, too, was in
+/// flight on the killed process and counts in its gauge).
 fn kill_pinned(figures: &Figures, fault: &Fault) -> u64 {
-    failures_within(figures, fault, KILL_GRACE, &[0, 502])
+    failures_within(figures, fault, KILL_GRACE, |failure| {
+        matches!(failure.status, 0 | 502)
+            || (failure.status == 503 && failure.detail.contains(CONNECTION_LOST))
+    })
 }
+
+/// How the services' problem detail names an internal call whose connection broke after
+/// the request went out (`UpstreamError::ConnectionLost`).
+const CONNECTION_LOST: &str = "dropped the connection";
 
 fn failures_within(
     figures: &Figures,
     fault: &Fault,
     grace: chrono::TimeDelta,
-    statuses: &[u16],
+    counts: impl Fn(&Failure) -> bool,
 ) -> u64 {
     let Some((from, to)) = fault.window else {
         return 0;
@@ -144,7 +156,7 @@ fn failures_within(
     figures
         .failures
         .iter()
-        .filter(|f| window.contains(&f.at) && statuses.contains(&f.status))
+        .filter(|f| window.contains(&f.at) && counts(f))
         .count() as u64
 }
 
@@ -156,7 +168,9 @@ const PARTITION_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// coordinate while it was cut off (it still takes clients' requests, and times out
 /// waiting for replicas it cannot reach), answered as unavailable, not as an error.
 fn partition_excused(figures: &Figures, fault: &Fault) -> u64 {
-    failures_within(figures, fault, PARTITION_GRACE, &[503, 504])
+    failures_within(figures, fault, PARTITION_GRACE, |failure| {
+        matches!(failure.status, 503 | 504)
+    })
 }
 
 impl Report {
@@ -321,12 +335,15 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drill::load::Failure;
 
     fn failure(at: DateTime<Utc>, status: u16) -> Failure {
+        failure_saying(at, status, "")
+    }
+
+    fn failure_saying(at: DateTime<Utc>, status: u16, detail: &str) -> Failure {
         serde_json::from_value(serde_json::json!({
             "at": at, "status": status, "scenario": "shopper", "step": "check out",
-            "detail": "", "trace_id": "0", "kind": "failed"
+            "detail": detail, "trace_id": "0", "kind": "failed"
         }))
         .unwrap()
     }
@@ -369,6 +386,27 @@ mod tests {
         );
         let unknown = Fault::default();
         assert!(!judge(Drill::ReplicaKill, Vec::new(), &unknown).passed);
+    }
+
+    #[test]
+    fn an_internal_call_cut_off_by_the_kill_counts_as_in_flight_and_other_503s_do_not() {
+        let killed = Utc::now();
+        let fault = Fault {
+            in_flight: Some(2),
+            window: Some((killed, killed)),
+            ..Fault::default()
+        };
+        let at_kill = killed + chrono::TimeDelta::milliseconds(300);
+        let cut_off = r#"unexpected status 503: {"status":503,"detail":"cart-service dropped the connection"}"#;
+        let database =
+            r#"unexpected status 503: {"status":503,"detail":"the database is unavailable"}"#;
+        let dropped = vec![failure(at_kill, 502), failure_saying(at_kill, 503, cut_off)];
+        assert!(judge(Drill::ReplicaKill, dropped, &fault).passed);
+        let unavailable = vec![failure_saying(at_kill, 503, database)];
+        assert!(!judge(Drill::ReplicaKill, unavailable, &fault).passed);
+        let later = killed + chrono::TimeDelta::seconds(30);
+        let late = vec![failure_saying(later, 503, cut_off)];
+        assert!(!judge(Drill::ReplicaKill, late, &fault).passed);
     }
 
     #[test]
