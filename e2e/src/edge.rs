@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail, ensure};
 use reqwest::blocking::RequestBuilder;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use shop_common::topology;
+use shop_topology as topology;
 
 use crate::harness::{E2e, truncate};
 use crate::journey::Journey;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::Value;
-use shop_common::topology::Placement;
+use shop_topology::Placement;
 
 /// How long Prometheus may take to scrape, discover or evaluate what a check waits for.
 pub const SCRAPE_WAIT: Duration = Duration::from_secs(90);
@@ -33,10 +33,6 @@ pub struct Stack {
     xtask: PathBuf,
 }
 
-/// Replica r of a service whose first replica listens on port P listens on
-/// P + `REPLICA_PORT_STEP`·(r−1) (docs/scaling-out.md, "Replicas behind the gateway").
-const REPLICA_PORT_STEP: u16 = 10;
-
 /// One process of a service: replica r of the stack's `--replicas N`.
 pub struct Replica {
     /// As the stack names it: the service's name for replica 1, `<service>-<r>` after.
@@ -51,13 +47,9 @@ impl Stack {
     pub fn replicas(&self, service: &Placement) -> Vec<Replica> {
         (1..=self.replicas)
             .map(|replica| {
-                let port = service.port + REPLICA_PORT_STEP * u16::from(replica - 1);
+                let port = service.replica_port(replica);
                 Replica {
-                    name: if replica == 1 {
-                        service.name.to_owned()
-                    } else {
-                        format!("{}-{replica}", service.name)
-                    },
+                    name: service.replica_name(replica),
                     url: format!("http://127.0.0.1:{port}"),
                     port,
                 }
@@ -247,7 +239,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use shop_common::topology::{BACKEND, USER};
+    use shop_topology::BACKEND;
 
     use super::Stack;
 
@@ -272,22 +264,5 @@ mod tests {
             .map(|replica| (replica.name.as_str(), replica.url.as_str()))
             .collect();
         assert_eq!(found, [("backend", "http://127.0.0.1:8000")]);
-    }
-
-    #[test]
-    fn replica_r_is_named_after_it_and_listens_ten_ports_up_per_replica_before_it() {
-        let replicas = stack(3).replicas(&USER);
-        let found: Vec<(&str, u16)> = replicas
-            .iter()
-            .map(|replica| (replica.name.as_str(), replica.port))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("user-service", 8003),
-                ("user-service-2", 8013),
-                ("user-service-3", 8023)
-            ]
-        );
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, ensure};
 use reqwest::StatusCode;
 use reqwest::blocking::RequestBuilder;
 use serde_json::{Value, json};
-use shop_common::topology::{self, Placement};
+use shop_topology::{self as topology, Placement};
 
 use crate::harness::{E2e, string};
 use crate::promql::parse_samples;

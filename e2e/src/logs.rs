@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail, ensure};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use shop_common::topology::{self, BACKEND};
+use shop_topology::{self as topology, BACKEND};
 
 use crate::dashboards::replace_variables;
 use crate::harness::E2e;

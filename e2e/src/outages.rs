@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use reqwest::StatusCode;
-use shop_common::topology::{CART, USER};
+use shop_topology::{CART, USER};
 
 use crate::harness::{E2e, Replica};
 use crate::promql::parse_samples;

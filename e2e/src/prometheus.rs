@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
-use shop_common::topology;
+use shop_topology as topology;
 
 use crate::harness::{E2e, SCRAPE_WAIT, truncate};
 use crate::promql::unix_seconds;

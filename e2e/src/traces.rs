@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 use serde_json::Value;
-use shop_common::topology::{self, BACKEND, CART, ORDER, USER};
+use shop_topology::{self as topology, BACKEND, CART, ORDER, USER};
 
 use crate::harness::{E2e, string};
 use crate::journey::Journey;

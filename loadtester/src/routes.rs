@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use reqwest::Url;
-use shop_common::topology;
+use shop_topology as topology;
 
 /// The native stack's gateway: where `reproduce` and `audit` go unless --host says otherwise.
 pub const NATIVE_GATEWAY: &str = "http://127.0.0.1:8080";

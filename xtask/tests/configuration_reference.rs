@@ -3,8 +3,10 @@
 //! documented one that nothing reads any more must go.
 //!
 //! "Read" means a clap argument's `env` attribute or a `std::env::var`/`var_os` call with
-//! a literal name, in any Rust file under services/, loadtester/ or xtask/. "Listed" means a row of a
-//! table on the page whose first cell is the name in backticks.
+//! a literal name, or a service's variable in the topology table (services/topology, which
+//! the services' `env` attributes name), in any Rust file under services/, loadtester/ or
+//! xtask/. "Listed" means a row of a table on the page whose first cell is the name in
+//! backticks.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -19,7 +21,13 @@ const READ_BY_LIBRARIES: &[&str] = &[
 ];
 
 /// How the code names a variable it reads: the text right before the quoted name.
-const READ_PATTERNS: &[&str] = &["env = \"", "env::var(\"", "env::var_os(\""];
+const READ_PATTERNS: &[&str] = &[
+    "env = \"",
+    "env::var(\"",
+    "env::var_os(\"",
+    "listen_var: \"",
+    "url_var: \"",
+];
 
 #[test]
 fn the_configuration_reference_lists_exactly_the_variables_the_code_reads() {

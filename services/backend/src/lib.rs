@@ -25,13 +25,13 @@ pub const SERVICE_NAME: &str = topology::BACKEND.name;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
-    name = "backend",
+    name = SERVICE_NAME,
     version,
     about = "The shop's product catalogue and stock"
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "BACKEND_LISTEN", default_value_t = topology::BACKEND.listen())]
+    #[arg(long, env = topology::BACKEND.listen_var, default_value_t = topology::BACKEND.listen())]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub storage: StorageArgs,

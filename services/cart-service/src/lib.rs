@@ -24,23 +24,27 @@ pub const SERVICE_NAME: &str = topology::CART.name;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
-    name = "cart-service",
+    name = SERVICE_NAME,
     version,
     about = "The shop's carts and checkout"
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "CART_LISTEN", default_value_t = topology::CART.listen())]
+    #[arg(long, env = topology::CART.listen_var, default_value_t = topology::CART.listen())]
     pub listen: SocketAddr,
     /// Base URL of the backend (products and stock), or of each of its
     /// replicas, separated by commas.
-    #[arg(long, env = "BACKEND_URL", default_value_t = topology::BACKEND.urls())]
+    #[arg(
+        long,
+        env = topology::BACKEND.url_var,
+        default_value_t = BaseUrls::from(topology::BACKEND)
+    )]
     pub backend_url: BaseUrls,
     /// Base URL of the order service, or of each of its replicas, separated by commas.
     #[arg(
         long,
-        env = "ORDER_SERVICE_URL",
-        default_value_t = topology::ORDER.urls()
+        env = topology::ORDER.url_var,
+        default_value_t = BaseUrls::from(topology::ORDER)
     )]
     pub order_service_url: BaseUrls,
     #[command(flatten)]

@@ -83,8 +83,8 @@ pub struct AuthArgs {
     /// replicas, separated by commas.
     #[arg(
         long,
-        env = "USER_SERVICE_URL",
-        default_value_t = topology::USER.urls()
+        env = topology::USER.url_var,
+        default_value_t = BaseUrls::from(topology::USER)
     )]
     pub user_service_url: BaseUrls,
     /// The secret services present to the user service for client-credentials tokens.
@@ -186,7 +186,7 @@ mod tests {
 
     fn auth(secret: Option<&str>, dev_mode: bool) -> AuthArgs {
         AuthArgs {
-            user_service_url: topology::USER.urls(),
+            user_service_url: BaseUrls::from(topology::USER),
             service_client_secret: secret.map(str::to_owned),
             service_client_secret_file: None,
             dev_mode,

@@ -29,17 +29,21 @@ pub const SERVICE_NAME: &str = topology::ORDER.name;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
-    name = "order-service",
+    name = SERVICE_NAME,
     version,
     about = "The shop's orders and their life cycle"
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "ORDER_LISTEN", default_value_t = topology::ORDER.listen())]
+    #[arg(long, env = topology::ORDER.listen_var, default_value_t = topology::ORDER.listen())]
     pub listen: SocketAddr,
     /// Base URL of the backend (stock reservations), or of each of its
     /// replicas, separated by commas.
-    #[arg(long, env = "BACKEND_URL", default_value_t = topology::BACKEND.urls())]
+    #[arg(
+        long,
+        env = topology::BACKEND.url_var,
+        default_value_t = BaseUrls::from(topology::BACKEND)
+    )]
     pub backend_url: BaseUrls,
     /// How long an order stays in each status before the processor moves it on, in ms.
     #[arg(long, env = "ORDER_STATUS_STEP_MS", default_value_t = 30_000)]

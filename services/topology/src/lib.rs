@@ -111,4 +111,19 @@ mod tests {
             .flat_map(|service| (1..=MAX_REPLICAS).map(|replica| service.replica_port(replica)));
         assert!(distinct(replica_ports));
     }
+
+    #[test]
+    fn replica_r_is_named_after_it_and_listens_ten_ports_up_per_replica_before_it() {
+        let replicas: Vec<(String, u16)> = (1..=3)
+            .map(|replica| (USER.replica_name(replica), USER.replica_port(replica)))
+            .collect();
+        assert_eq!(
+            replicas,
+            [
+                ("user-service".to_owned(), 8003),
+                ("user-service-2".to_owned(), 8013),
+                ("user-service-3".to_owned(), 8023)
+            ]
+        );
+    }
 }

@@ -35,26 +35,26 @@ pub const SERVICE_NAME: &str = topology::USER.name;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
-    name = "user-service",
+    name = SERVICE_NAME,
     version,
     about = "The shop's users, tokens and profiles"
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "USER_LISTEN", default_value_t = topology::USER.listen())]
+    #[arg(long, env = topology::USER.listen_var, default_value_t = topology::USER.listen())]
     pub listen: SocketAddr,
     /// Base URL of the cart service, or of each of its replicas, separated by commas.
     #[arg(
         long,
-        env = "CART_SERVICE_URL",
-        default_value_t = topology::CART.urls()
+        env = topology::CART.url_var,
+        default_value_t = BaseUrls::from(topology::CART)
     )]
     pub cart_service_url: BaseUrls,
     /// Base URL of the order service, or of each of its replicas, separated by commas.
     #[arg(
         long,
-        env = "ORDER_SERVICE_URL",
-        default_value_t = topology::ORDER.urls()
+        env = topology::ORDER.url_var,
+        default_value_t = BaseUrls::from(topology::ORDER)
     )]
     pub order_service_url: BaseUrls,
     /// bcrypt work factor: each step doubles the CPU cost of a login.

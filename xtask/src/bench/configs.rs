@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use shop_topology as topology;
 
 use super::ports;
 
@@ -46,15 +47,16 @@ pub fn nginx_conf(text: &str) -> Result<String> {
 }
 
 pub fn upstreams_conf(text: &str) -> Result<String> {
+    // The services' lines go on with their passive-health settings.
+    let service = "server 127.0.0.1:{port} ";
     substitute(
         text,
         "observability/nginx/upstreams.native.conf",
         &[
-            // The services' lines go on with their passive-health settings.
-            ("server 127.0.0.1:{port} ", 8000, ports::BACKEND),
-            ("server 127.0.0.1:{port} ", 8001, ports::CART),
-            ("server 127.0.0.1:{port} ", 8002, ports::ORDER),
-            ("server 127.0.0.1:{port} ", 8003, ports::USER),
+            (service, topology::BACKEND.port, ports::BACKEND),
+            (service, topology::CART.port, ports::CART),
+            (service, topology::ORDER.port, ports::ORDER),
+            (service, topology::USER.port, ports::USER),
             ("server 127.0.0.1:{port};", 8004, ports::DOCS),
         ],
     )

@@ -27,6 +27,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use shop_topology as topology;
 
 use shop::Store;
 
@@ -36,10 +37,10 @@ pub const CASSANDRA: &str = "127.0.0.1:9042";
 /// The service binaries and the load tester, built together (the load tester alone for
 /// `--generators-only`).
 const PACKAGES: &[&str] = &[
-    "backend",
-    "user-service",
-    "cart-service",
-    "order-service",
+    topology::BACKEND.name,
+    topology::USER.name,
+    topology::CART.name,
+    topology::ORDER.name,
     "loadtester",
 ];
 

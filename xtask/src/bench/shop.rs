@@ -7,15 +7,16 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
+use shop_topology::{self as topology, Placement};
 
 use super::procs::{self, Proc};
 use super::{Env, configs, ports, seed};
 
 pub struct Service {
-    pub name: &'static str,
-    pub port: u16,
-    listen_var: &'static str,
-    prefix: &'static str,
+    /// Its name, prefix and the variables that place it.
+    placement: Placement,
+    /// Where it listens on the bench: its own port, apart from the stack's.
+    port: u16,
     /// With the cql store: the bench's own keyspace, apart from the stack's and the tests'.
     keyspace: &'static str,
 }
@@ -23,31 +24,23 @@ pub struct Service {
 /// The user service first: the others fetch its signing keys.
 pub const SERVICES: [Service; 4] = [
     Service {
-        name: "user-service",
+        placement: topology::USER,
         port: ports::USER,
-        listen_var: "USER_LISTEN",
-        prefix: "/user-api",
         keyspace: "bench_users",
     },
     Service {
-        name: "backend",
+        placement: topology::BACKEND,
         port: ports::BACKEND,
-        listen_var: "BACKEND_LISTEN",
-        prefix: "/api",
         keyspace: "bench_backend",
     },
     Service {
-        name: "cart-service",
+        placement: topology::CART,
         port: ports::CART,
-        listen_var: "CART_LISTEN",
-        prefix: "/cart-api",
         keyspace: "bench_carts",
     },
     Service {
-        name: "order-service",
+        placement: topology::ORDER,
         port: ports::ORDER,
-        listen_var: "ORDER_LISTEN",
-        prefix: "/order-api",
         keyspace: "bench_orders",
     },
 ];
@@ -83,7 +76,8 @@ pub fn start_services(env: &Env, store: Store, telemetry: Telemetry) -> Result<V
     let mut procs = Vec::new();
     let secret_file = crate::stack::service_secret_file(&env.work)?;
     for service in &SERVICES {
-        let mut command = Command::new(env.bin.join(service.name));
+        let name = service.placement.name;
+        let mut command = Command::new(env.bin.join(name));
         service_env(&mut command, service, store, telemetry);
         command.env("SERVICE_CLIENT_SECRET_FILE", &secret_file);
         if let Some(cost) = env.plan.bcrypt_cost {
@@ -92,22 +86,24 @@ pub fn start_services(env: &Env, store: Store, telemetry: Telemetry) -> Result<V
         let ready = format!(
             "{}{}/health/ready",
             ports::url(service.port),
-            service.prefix
+            service.placement.prefix
         );
-        let log = env.work.join(format!("logs/{}.log", service.name));
-        procs.push(Proc::spawn(service.name, command, &log, ready)?);
+        let log = env.work.join(format!("logs/{name}.log"));
+        procs.push(Proc::spawn(name, command, &log, ready)?);
     }
     procs::wait_ready(&env.http, &mut procs)?;
     Ok(procs)
 }
 
 fn service_env(command: &mut Command, service: &Service, store: Store, telemetry: Telemetry) {
+    command.env(
+        service.placement.listen_var,
+        format!("127.0.0.1:{}", service.port),
+    );
+    for upstream in &SERVICES {
+        command.env(upstream.placement.url_var, ports::url(upstream.port));
+    }
     command
-        .env(service.listen_var, format!("127.0.0.1:{}", service.port))
-        .env("BACKEND_URL", ports::url(ports::BACKEND))
-        .env("CART_SERVICE_URL", ports::url(ports::CART))
-        .env("ORDER_SERVICE_URL", ports::url(ports::ORDER))
-        .env("USER_SERVICE_URL", ports::url(ports::USER))
         .env("LOG_FORMAT", "json")
         .env("STORAGE", store.name())
         .env("CQL_CONTACT_POINTS", super::CASSANDRA)
@@ -145,7 +141,9 @@ fn service_env(command: &mut Command, service: &Service, store: Store, telemetry
 pub fn spans_dropped(env: &Env) -> Result<u64> {
     let mut dropped = 0;
     for service in &SERVICES {
-        let log = env.work.join(format!("logs/{}.log", service.name));
+        let log = env
+            .work
+            .join(format!("logs/{}.log", service.placement.name));
         let text =
             fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
         dropped += dropped_spans_in(&text);
