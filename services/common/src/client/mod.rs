@@ -351,6 +351,11 @@ impl Upstream {
             Err(err) if err.counts_against_breaker() => permit.failed(),
             _ => permit.succeeded(),
         }
+        if let Err(UpstreamError::Unreachable { .. } | UpstreamError::ConnectionLost { .. }) =
+            &result
+        {
+            replica.seems_leaving();
+        }
         inner.metrics.record_call(
             inner.name,
             method,
@@ -406,7 +411,7 @@ impl Upstream {
                 .map_err(|err| self.transport_error(&err))?;
             let status = response.status();
             if closes_connection(response.headers()) {
-                replica.said_leaving();
+                replica.seems_leaving();
             }
             // As on the server span: a field (re-formatted by the log layer) only when a
             // failure may be logged next; otherwise the exported span alone carries it.

@@ -1,5 +1,5 @@
 //! An upstream's replicas, each behind a circuit breaker of its own, taken in turn, those
-//! that said they are leaving last.
+//! that seem to be leaving last.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use super::BaseUrls;
 use super::breaker::{BreakerState, CircuitBreaker};
 
-/// How long a replica that answered `Connection: close` is taken last. A service answers so
-/// only while it drains before stopping (`crate::shutdown`, 3 s by default); by the end of
+/// How long a replica that seems to be leaving is taken last: one that answered
+/// `Connection: close` (a service answers so only while it drains before stopping,
+/// `crate::shutdown`, 3 s by default), refused a connection or dropped one. By the end of
 /// this it has stopped (a call to it is refused, and moves on) or come back.
 const LEAVING_FOR: Duration = Duration::from_secs(5);
 
@@ -17,14 +18,15 @@ const LEAVING_FOR: Duration = Duration::from_secs(5);
 pub(super) struct Replica {
     pub base_url: String,
     pub breaker: CircuitBreaker,
-    /// Until when it is taken last: it said it is leaving.
+    /// Until when it is taken last: it seems to be leaving.
     leaving_until: Mutex<Option<Instant>>,
 }
 
 impl Replica {
-    /// The replica closed its connection after answering: it is draining before it stops,
-    /// and a new call sent to it could meet it as it stops accepting.
-    pub fn said_leaving(&self) {
+    /// The replica closed its connection after answering (it is draining before it stops),
+    /// or refused or dropped one (it stopped, or died): a new call sent to it could meet it
+    /// as it stops accepting, or fail, while another replica would answer.
+    pub fn seems_leaving(&self) {
         *self.leaving() = Some(Instant::now() + LEAVING_FOR);
     }
 
@@ -63,8 +65,8 @@ impl Replicas {
 
     /// Every replica once, starting one further round than the previous call started: calls
     /// spread evenly, and a call that cannot use one replica moves on to the next. Replicas
-    /// that said they are leaving come last, so they get a call only when no other can
-    /// take it.
+    /// that seem to be leaving come last, so they get a call only when no other can take
+    /// it.
     pub fn in_turn(&self) -> Vec<&Replica> {
         let count = self.members.len();
         let first = self.next.fetch_add(1, Ordering::Relaxed) % count;

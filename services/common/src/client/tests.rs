@@ -267,3 +267,35 @@ async fn with_every_replica_draining_calls_still_go_to_them() {
     assert_eq!(count(&a_calls) + count(&b_calls), 4);
     assert!(count(&a_calls) >= 1 && count(&b_calls) >= 1);
 }
+
+/// A replica that reads each request and closes the connection unanswered, as one killed
+/// mid-request; and how many connections it took.
+async fn drops_requests() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut head = [0; 1024];
+            let _ = stream.read(&mut head).await;
+        }
+    });
+    (format!("http://{address}"), connections)
+}
+
+#[tokio::test]
+async fn a_replica_that_dropped_a_call_is_taken_last_by_the_next_ones() {
+    let (dropping, dropped) = drops_requests().await;
+    let (live, live_calls) = replica(StatusCode::OK).await;
+    let upstream = upstream_with(&[&dropping, &live], 2, 5);
+    for round in 0..4 {
+        let result = call(&upstream).await;
+        assert!(result.is_ok(), "GET {round} failed: {result:?}");
+    }
+    // The first GET met the dropping replica and was retried on the live one; the next
+    // ones went to the live one first.
+    assert_eq!((count(&dropped), count(&live_calls)), (1, 4));
+}
