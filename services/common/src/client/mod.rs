@@ -93,6 +93,17 @@ impl UpstreamError {
         }
     }
 
+    /// Whether the replica that failed so seems to be stopping, gone or not ready yet: it
+    /// refused or dropped the connection, or answered 503 (a service does while its store
+    /// is not connected, e.g. as it starts). Its next calls go to other replicas first.
+    fn seems_leaving(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::ConnectionLost { .. } => true,
+            Self::Status { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
+            _ => false,
+        }
+    }
+
     /// Client errors mean the upstream is healthy, so they do not count against its breaker.
     fn counts_against_breaker(&self) -> bool {
         match self {
@@ -351,9 +362,7 @@ impl Upstream {
             Err(err) if err.counts_against_breaker() => permit.failed(),
             _ => permit.succeeded(),
         }
-        if let Err(UpstreamError::Unreachable { .. } | UpstreamError::ConnectionLost { .. }) =
-            &result
-        {
+        if matches!(&result, Err(err) if err.seems_leaving()) {
             replica.seems_leaving();
         }
         inner.metrics.record_call(

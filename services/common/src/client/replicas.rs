@@ -10,8 +10,9 @@ use super::breaker::{BreakerState, CircuitBreaker};
 
 /// How long a replica that seems to be leaving is taken last: one that answered
 /// `Connection: close` (a service answers so only while it drains before stopping,
-/// `crate::shutdown`, 3 s by default), refused a connection or dropped one. By the end of
-/// this it has stopped (a call to it is refused, and moves on) or come back.
+/// `crate::shutdown`, 3 s by default), refused a connection or dropped one, or answered 503
+/// (as a service starting does until its store is connected). By the end of this it has
+/// stopped (a call to it is refused, and moves on) or come back.
 const LEAVING_FOR: Duration = Duration::from_secs(5);
 
 /// One instance of an upstream.
@@ -24,8 +25,9 @@ pub(super) struct Replica {
 
 impl Replica {
     /// The replica closed its connection after answering (it is draining before it stops),
-    /// or refused or dropped one (it stopped, or died): a new call sent to it could meet it
-    /// as it stops accepting, or fail, while another replica would answer.
+    /// refused or dropped one (it stopped, or died), or answered 503 (it is not ready): a
+    /// new call sent to it could meet it as it stops accepting, or fail, while another
+    /// replica would answer.
     pub fn seems_leaving(&self) {
         *self.leaving() = Some(Instant::now() + LEAVING_FOR);
     }

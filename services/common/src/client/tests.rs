@@ -207,12 +207,12 @@ async fn the_circuit_is_open_for_callers_only_when_every_replica_is_down() {
 
 #[tokio::test]
 async fn after_other_failures_only_retried_calls_reach_the_next_replica() {
-    let (busy, busy_calls) = replica(StatusCode::SERVICE_UNAVAILABLE).await;
+    let (busy, busy_calls) = replica(StatusCode::BAD_GATEWAY).await;
     let (live, live_calls) = replica(StatusCode::OK).await;
     let upstream = upstream_with(&[&busy, &live], 2, 5);
 
     let unretried = post(&upstream).await.unwrap_err();
-    assert_eq!(unretried.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(unretried.status(), Some(StatusCode::BAD_GATEWAY));
     assert_eq!((count(&busy_calls), count(&live_calls)), (1, 0));
 
     // The rotation starts the next call on the live replica: start this one on the busy one.
@@ -298,4 +298,19 @@ async fn a_replica_that_dropped_a_call_is_taken_last_by_the_next_ones() {
     // The first GET met the dropping replica and was retried on the live one; the next
     // ones went to the live one first.
     assert_eq!((count(&dropped), count(&live_calls)), (1, 4));
+}
+
+#[tokio::test]
+async fn a_replica_that_answered_unavailable_is_taken_last_by_the_next_calls() {
+    // A replica that is starting answers 503 until its store is connected.
+    let (starting, starting_calls) = replica(StatusCode::SERVICE_UNAVAILABLE).await;
+    let (live, live_calls) = replica(StatusCode::OK).await;
+    let upstream = upstream_with(&[&starting, &live], 0, 5);
+    let first = post(&upstream).await.unwrap_err();
+    assert_eq!(first.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    for round in 0..3 {
+        let result = post(&upstream).await;
+        assert!(result.is_ok(), "POST {round} failed: {result:?}");
+    }
+    assert_eq!((count(&starting_calls), count(&live_calls)), (1, 3));
 }
