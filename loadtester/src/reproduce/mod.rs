@@ -5,6 +5,7 @@ mod control;
 mod faults;
 pub mod playbook;
 pub(crate) mod prometheus;
+mod replicas;
 mod report;
 mod run;
 
@@ -23,6 +24,7 @@ use crate::seed::Seeder;
 use faults::FaultApi;
 use playbook::{Playbook, kebab_case};
 use prometheus::Prometheus;
+use replicas::FaultsVia;
 use report::{Outcome, Report};
 use run::Reproducer;
 
@@ -43,6 +45,17 @@ pub struct ReproduceOptions {
         value_name = "URL"
     )]
     pub prometheus_url: String,
+    /// Where each fault goes: `auto`, every replica of its service that Prometheus scrapes
+    /// (at the address it scrapes) when it scrapes several, else the gateway; `gateway`,
+    /// through the gateway only, which hands it to one replica.
+    #[arg(
+        long,
+        env = "LOADTEST_FAULTS_VIA",
+        value_enum,
+        default_value_t = FaultsVia::Auto,
+        value_name = "WHERE"
+    )]
+    pub faults_via: FaultsVia,
     /// The factor by which that Prometheus' rules are compressed in time (`cargo xtask
     /// stack up --time-scale N`); divides the rule-time part of each playbook's bound.
     #[arg(
@@ -104,7 +117,7 @@ pub async fn command(
     let routes = Routes::new(&host, tester.direct.then_some(tester.direct_ports))?;
     let prometheus = Prometheus::new(&options.prometheus_url)?;
     let faults = if playbooks.iter().any(|playbook| !playbook.faults.is_empty()) {
-        Some(fault_api(&routes, &tester).await?)
+        Some(fault_api(&routes, &tester, &options).await?)
     } else {
         None
     };
@@ -164,7 +177,11 @@ fn names(playbooks: &[Playbook]) -> String {
         .join(", ")
 }
 
-async fn fault_api(routes: &Routes, tester: &TesterOptions) -> anyhow::Result<FaultApi> {
+async fn fault_api(
+    routes: &Routes,
+    tester: &TesterOptions,
+    options: &ReproduceOptions,
+) -> anyhow::Result<FaultApi> {
     let seeder = Seeder {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -174,7 +191,11 @@ async fn fault_api(routes: &Routes, tester: &TesterOptions) -> anyhow::Result<Fa
     let token = seeder
         .admin_token(&tester.admin_username, &tester.admin_password())
         .await?;
-    FaultApi::new(routes.clone(), token)
+    let replicas = match options.faults_via {
+        FaultsVia::Auto => Some(Prometheus::new(&options.prometheus_url)?),
+        FaultsVia::Gateway => None,
+    };
+    FaultApi::new(routes.clone(), token, replicas)
 }
 
 fn summarise(reports: &[Report]) -> ExitCode {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use shop_common::faults;
+use shop_common::topology::{self, Placement};
 
 use crate::open_model::OpenPlan;
 use crate::open_model::schedule::{Arrivals, Rate, Schedule, Stage, Stages};
@@ -211,23 +213,23 @@ pub enum Service {
 }
 
 impl Service {
-    /// The fault API of the service, under its public prefix.
-    pub fn faults_path(self) -> &'static str {
+    fn placement(self) -> Placement {
         match self {
-            Self::Backend => "/api/admin/faults",
-            Self::CartService => "/cart-api/admin/faults",
-            Self::OrderService => "/order-api/admin/faults",
-            Self::UserService => "/user-api/admin/faults",
+            Self::Backend => topology::BACKEND,
+            Self::CartService => topology::CART,
+            Self::OrderService => topology::ORDER,
+            Self::UserService => topology::USER,
         }
     }
 
+    /// The fault API of the service, under its public prefix: `/api/admin/faults`.
+    pub fn faults_path(self) -> String {
+        format!("{}{}", self.placement().prefix, faults::api::PATH)
+    }
+
+    /// Its name: the `service` label of its metrics and its job in Prometheus.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Backend => "backend",
-            Self::CartService => "cart-service",
-            Self::OrderService => "order-service",
-            Self::UserService => "user-service",
-        }
+        self.placement().name
     }
 }
 
@@ -403,6 +405,7 @@ mod tests {
         .unwrap();
         let fault = &playbook.faults[0];
         assert_eq!(fault.service, Service::Backend);
+        assert_eq!(fault.service.faults_path(), "/api/admin/faults");
         assert_eq!(fault.body["status"], 500);
         assert!(!fault.body.contains_key("service"));
         assert_eq!(playbook.fires_within.rule_time, Duration::from_secs(7 * 60));

@@ -1,5 +1,5 @@
 //! The parts of Prometheus' HTTP API a reproduction reads: the loaded rule, the active
-//! alerts, and the rule's expression over time.
+//! alerts, the rule's expression over time, and the targets a job scrapes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -49,6 +49,16 @@ pub struct Series {
     pub values: Vec<(f64, String)>,
 }
 
+/// A target Prometheus scrapes: one replica of a service, in a service's job.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Target {
+    pub labels: BTreeMap<String, String>,
+    #[serde(rename = "scrapeUrl")]
+    pub scrape_url: String,
+    /// `up`, `down`, or `unknown` before the first scrape.
+    pub health: String,
+}
+
 #[derive(Deserialize)]
 struct Envelope<T> {
     status: String,
@@ -69,6 +79,12 @@ struct RuleGroup {
 #[derive(Deserialize)]
 struct Alerts {
     alerts: Vec<ActiveAlert>,
+}
+
+#[derive(Deserialize)]
+struct Targets {
+    #[serde(rename = "activeTargets")]
+    active: Vec<Target>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +154,24 @@ impl Prometheus {
             )
             .await?;
         Ok(matrix.result)
+    }
+
+    /// The targets of `job` that service discovery currently finds, whatever their health.
+    pub async fn targets(&self, job: &str) -> anyhow::Result<Vec<Target>> {
+        let targets: Targets = self
+            .get(
+                "/api/v1/targets",
+                &[
+                    ("state", "active".to_owned()),
+                    ("scrapePool", job.to_owned()),
+                ],
+            )
+            .await?;
+        Ok(targets
+            .active
+            .into_iter()
+            .filter(|target| target.labels.get("job").map(String::as_str) == Some(job))
+            .collect())
     }
 
     /// An instant query at now: each series' labels and value.

@@ -17,6 +17,7 @@ use super::control;
 use super::faults::{Applied, FaultApi};
 use super::playbook::{Load, Playbook, Shape};
 use super::prometheus::{ActiveAlert, AlertRule, Prometheus};
+use super::replicas;
 use super::report::{Event, Expression, LoadSummary, Outcome, Report, SeriesSummary, value_text};
 use crate::options::TesterOptions;
 use crate::thresholds::{Figures, Scope};
@@ -134,17 +135,8 @@ impl Reproducer<'_> {
             .labels
             .get("service")
             .context("a playbook that needs replicas names its service in `labels`")?;
-        let targets = self
-            .prometheus
-            .query(&format!("count(up{{job=\"{service}\"}})"))
-            .await?;
-        let running = targets.first().map_or(0.0, |(_, count)| *count) as u32;
-        Ok((running < needed).then(|| {
-            format!(
-                "needs {needed} replicas of {service}, Prometheus scrapes {running} \
-                 (cargo xtask stack up --replicas {needed})"
-            )
-        }))
+        let scraped = self.prometheus.targets(service).await?.len();
+        Ok(replicas::shortfall(service, needed, scraped))
     }
 
     async fn carry_out(
@@ -246,15 +238,20 @@ impl Reproducer<'_> {
         let api = self.faults.ok_or_else(|| {
             anyhow::anyhow!("this playbook injects faults, but no admin token was obtained")
         })?;
-        let applied = api
+        let placed = api
             .apply_all(&playbook.faults, bound + FAULT_TTL_MARGIN)
             .await?;
-        for fault in &applied {
-            let what = format!("{} {}", fault.service.name(), fault.description);
+        for fault in &placed.applied {
+            let what = format!("{} {}", fault.target(), fault.description);
             timeline.record(format!("fault applied: {what}"));
             report.faults.push(what);
         }
-        Ok(applied)
+        for replica in &placed.down {
+            timeline.record(format!(
+                "no fault for {replica}: Prometheus cannot scrape it"
+            ));
+        }
+        Ok(placed.applied)
     }
 
     async fn restore(
