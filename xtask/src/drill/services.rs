@@ -8,26 +8,19 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use chrono::Utc;
+use shop_topology::{self as topology, Placement};
 
 use super::Fault;
 use crate::stack;
 
-/// Each service: its stack component, its first replica's port and its path prefix.
-/// Replica r listens 10·(r−1) ports above the first (`stack up --replicas`).
-const SERVICES: [(&str, u16, &str); 4] = [
-    ("backend", 8000, "/api"),
-    ("cart-service", 8001, "/cart-api"),
-    ("order-service", 8002, "/order-api"),
-    ("user-service", 8003, "/user-api"),
-];
-const MAX_REPLICAS: u8 = 5;
 /// How long the killed replicas stay dead before they are started again.
 const DOWN_FOR: Duration = Duration::from_secs(10);
 
-fn base_url(port: u16, prefix: &str, replica: u8) -> String {
+fn base_url(service: &Placement, replica: u8) -> String {
     format!(
-        "http://127.0.0.1:{}{prefix}",
-        port + 10 * u16::from(replica - 1)
+        "http://127.0.0.1:{}{}",
+        service.replica_port(replica),
+        service.prefix
     )
 }
 
@@ -36,15 +29,17 @@ fn base_url(port: u16, prefix: &str, replica: u8) -> String {
 pub fn replicas() -> Result<u8> {
     let client = stack::http_client();
     let answers = |replica: u8| {
-        SERVICES.iter().all(|(_, port, prefix)| {
-            let url = format!("{}/health/ready", base_url(*port, prefix, replica));
+        topology::ALL.iter().all(|service| {
+            let url = format!("{}/health/ready", base_url(service, replica));
             client
                 .get(&url)
                 .send()
                 .is_ok_and(|response| response.status().is_success())
         })
     };
-    let count = (1..=MAX_REPLICAS).take_while(|&r| answers(r)).count() as u8;
+    let count = (1..=topology::MAX_REPLICAS)
+        .take_while(|&r| answers(r))
+        .count() as u8;
     if count < 2 {
         bail!(
             "this drill needs two replicas of every service at least, each answering ready \
@@ -56,8 +51,8 @@ pub fn replicas() -> Result<u8> {
 
 /// The requests replica `replica` of a service is serving now, not counting the one that
 /// asks (its own `http_server_requests_in_flight`).
-fn in_flight(port: u16, prefix: &str, replica: u8) -> Result<u64> {
-    let url = format!("{}/metrics", base_url(port, prefix, replica));
+fn in_flight(service: &Placement, replica: u8) -> Result<u64> {
+    let url = format!("{}/metrics", base_url(service, replica));
     let text = stack::http_client().get(&url).send()?.text()?;
     // `http_server_requests_in_flight{service="backend"} 3`: the value follows the labels.
     let gauge = text
@@ -70,17 +65,19 @@ fn in_flight(port: u16, prefix: &str, replica: u8) -> Result<u64> {
     }
 }
 
-fn component(name: &str, replica: u8) -> String {
-    format!("{name}-{replica}")
+/// The stack's name for one replica of a service: `backend-1`, not `backend`, which
+/// would select every replica.
+fn component(service: &Placement, replica: u8) -> String {
+    format!("{}-{replica}", service.name)
 }
 
 pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
     let victim = replicas;
     let mut in_flight_total = 0;
     let first_kill = Utc::now();
-    for (name, port, prefix) in SERVICES {
-        let serving = in_flight(port, prefix, victim)?;
-        let target = component(name, victim);
+    for service in &topology::ALL {
+        let serving = in_flight(service, victim)?;
+        let target = component(service, victim);
         if !stack::kill_component(&target)? {
             bail!("{target} was not running: the drill could not kill it");
         }
@@ -90,8 +87,8 @@ pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
     fault.in_flight = Some(in_flight_total);
     fault.window = Some((first_kill, Utc::now()));
     thread::sleep(DOWN_FOR);
-    for (name, ..) in SERVICES {
-        let target = component(name, victim);
+    for service in &topology::ALL {
+        let target = component(service, victim);
         stack::start_component(&target)?;
         fault.note(format!("{target} ready again"));
     }
@@ -99,9 +96,9 @@ pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
 }
 
 pub fn rolling_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
-    for (name, ..) in SERVICES {
+    for service in &topology::ALL {
         for replica in 1..=replicas {
-            let target = component(name, replica);
+            let target = component(service, replica);
             fault.note(format!("SIGTERM {target}"));
             if !stack::stop_component(&target)? {
                 bail!("{target} was not running: the drill could not restart it");

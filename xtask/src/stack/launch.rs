@@ -154,7 +154,7 @@ impl<'a> Launcher<'a> {
         service: &Service,
         replica: u8,
     ) -> Result<()> {
-        let listen = replicas::port(service.placement.port, replica);
+        let listen = service.placement.replica_port(replica);
         command.env(service.placement.listen_var, format!("127.0.0.1:{listen}"));
         for upstream in &SERVICES {
             command.env(

@@ -251,7 +251,7 @@ fn take_out_of_gateway(layout: &Layout, count: u8, leaving: &[&Component]) -> Re
                             if s.name() == service.name() && r == other)
                     })
                 });
-                stays.then(|| replicas::port(service.placement.port, replica))
+                stays.then(|| service.placement.replica_port(replica))
             }
             _ => None,
         })

@@ -16,9 +16,7 @@ use super::layout::Layout;
 
 /// Each replica is a debug build of a service holding its own connections to every
 /// Cassandra node; five of each is already twenty processes on a laptop.
-pub const MAX: u8 = 5;
-/// Replica r of a service listens this much further up for every replica before it.
-const PORT_STEP: u16 = 10;
+pub use shop_topology::MAX_REPLICAS as MAX;
 
 /// `--replicas`: 1 to [`MAX`].
 pub fn parse(value: &str) -> Result<u8, String> {
@@ -31,11 +29,6 @@ pub fn parse(value: &str) -> Result<u8, String> {
         ));
     }
     Ok(count as u8)
-}
-
-/// Replica r's port, for a service whose first replica listens on `port`.
-pub fn port(port: u16, replica: u8) -> u16 {
-    port + PORT_STEP * u16::from(replica - 1)
 }
 
 /// How many replicas the stack last ran; 1 when never said.
@@ -98,13 +91,13 @@ fn expand_upstreams(committed: &str, count: u8, out_of_pool: &[u16]) -> String {
             let port: u16 = captures[2].parse().ok()?;
             SERVICES
                 .iter()
-                .any(|service| service.placement.port == port)
-                .then(|| (captures[1].to_owned(), port, captures[3].to_owned()))
+                .find(|service| service.placement.port == port)
+                .map(|service| (captures[1].to_owned(), service, captures[3].to_owned()))
         });
         match service_port {
-            Some((head, first, rest)) => {
+            Some((head, service, rest)) => {
                 for replica in 1..=count {
-                    let port = port(first, replica);
+                    let port = service.placement.replica_port(replica);
                     let rest = if out_of_pool.contains(&port) {
                         format!("{} down;", rest.trim_end_matches(';'))
                     } else {
@@ -138,7 +131,7 @@ pub fn write_prometheus_targets(layout: &Layout, count: u8) -> Result<()> {
     let dir = layout.root.join("observability/prometheus/targets");
     for service in &SERVICES {
         let others: Vec<String> = (2..=count)
-            .map(|replica| format!("127.0.0.1:{}", port(service.placement.port, replica)))
+            .map(|replica| format!("127.0.0.1:{}", service.placement.replica_port(replica)))
             .collect();
         write_extra_targets(
             &dir.join(format!("{}-replicas.yml", service.name())),
