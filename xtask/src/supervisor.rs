@@ -133,7 +133,7 @@ impl Detached<'_> {
 
 /// Signals the process group `pid` leads, or the process alone when there is no such
 /// group any more; a process already gone is not an error.
-fn signal_group(pid: u32, signal: Signal) -> Result<()> {
+pub fn signal_group(pid: u32, signal: Signal) -> Result<()> {
     let pid = i32::try_from(pid)
         .ok()
         .and_then(Pid::from_raw)

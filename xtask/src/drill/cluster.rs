@@ -2,14 +2,14 @@
 //! three replicas of every row, a quorum of two answers every read and write while it is
 //! away, so no request should fail.
 
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rustix::process::Signal;
 
 use super::Fault;
-use crate::cassandra;
+use crate::{cassandra, supervisor};
 
 /// How long the node stays dead before it is started again.
 const DOWN_FOR: Duration = Duration::from_secs(15);
@@ -40,13 +40,8 @@ pub fn kill_and_restart(node: u8, fault: &mut Fault) -> Result<()> {
     let (address, pid) = cassandra::stack_node_process(node)?;
     let pid =
         pid.with_context(|| format!("Cassandra node {node} ({address}) stopped by itself"))?;
-    let status = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .context("could not run kill")?;
-    if !status.success() {
-        bail!("kill -KILL {pid} (Cassandra node {node}) failed ({status})");
-    }
+    supervisor::signal_group(pid, Signal::KILL)
+        .with_context(|| format!("SIGKILL to Cassandra node {node} (pid {pid}) failed"))?;
     fault.note(format!(
         "SIGKILL Cassandra node {node} ({address}, pid {pid})"
     ));

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
+use rustix::process::{Pid, Signal, kill_process};
 use serde::{Deserialize, Serialize};
 
 use super::{Drill, drills_dir, root};
-use crate::stack;
+use crate::{stack, supervisor};
 
 /// Browsing, carts, checkouts (with cancels) and logins, and an admin restocking and moving
 /// orders on: no credential stuffer, whose failed logins would share the gateway's login
@@ -187,8 +188,7 @@ impl Load {
 
     /// Stops the arrivals, waits for the tester to finish, and reads its figures.
     pub fn finish(mut self) -> Result<Figures> {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let _ = kill_process(Pid::from_child(&self.child), Signal::INT);
         let asked = Instant::now();
         let exit = loop {
             if let Some(exit) = self.child.try_wait()? {
@@ -230,9 +230,7 @@ impl Load {
 }
 
 fn tail(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(10)..].join("\n")
+    supervisor::tail(path, 10)
 }
 
 /// Keeps the tester's latest metrics: the last read, in its linger after the run, holds
