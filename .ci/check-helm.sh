@@ -142,7 +142,8 @@ expect_failure services.order-service.autoscaling.minReplicas --set services.ord
 expect_failure database.external.contactPoints --set database.enabled=false
 expect_failure database.pdb.maxUnavailable --set database.replicas=3 --set database.pdb.maxUnavailable=2
 expect_failure config.FAULTS_ENABLED -f "$chart/values-reproduce.yaml" --set config.FAULTS_ENABLED=false
-expect_failure services.backend.replicas --set reproduce.enabled=true --set config.FAULTS_ENABLED=true
+expect_failure services.backend.autoscaling.enabled -f "$chart/values-reproduce.yaml" \
+    --set services.backend.autoscaling.enabled=true
 expect_failure termination.terminationGracePeriodSeconds --set termination.terminationGracePeriodSeconds=10
 expect_failure STORAGE --set config.STORAGE=memory
 expect_failure podAntiAffinity --set podAntiAffinity=sometimes
