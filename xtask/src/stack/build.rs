@@ -12,14 +12,18 @@ use super::layout::Layout;
 use super::which;
 use crate::supervisor::remove_file_if_exists;
 
-/// The service binaries, built together (each package is named like its service).
+/// The service binaries, built together (each package is named like its service), and the
+/// load tester with them: cargo unifies dependency features per invocation, so built
+/// apart, the load tester's first `cargo run -p loadtester` against the stack would
+/// compile the shared crates and the services over again in a variant of their own.
 pub fn build_services(layout: &Layout) -> Result<()> {
     let mut command = Command::new("cargo");
     command.current_dir(&layout.root).args(["build", "--bins"]);
     for service in &SERVICES {
         command.args(["-p", service.name()]);
     }
-    println!("building the services (cargo build --bins, debug profile) ...");
+    command.args(["-p", "loadtester"]);
+    println!("building the services and the load tester (cargo build --bins, debug profile) ...");
     let status = command.status().context("could not run cargo")?;
     if !status.success() {
         bail!("cargo build of the services failed ({status})");
