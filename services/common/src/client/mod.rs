@@ -137,6 +137,14 @@ impl From<UpstreamError> for ApiError {
                 ..
             } if status.is_client_error() => ApiError::Relayed(problem.clone()),
             UpstreamError::Unencodable { .. } => ApiError::Internal(err.to_string()),
+            // Unavailable and out of time say what the caller can do (try again, maybe
+            // elsewhere); as a 502 they would read as a defect in the upstream.
+            UpstreamError::Status { status, .. } if *status == StatusCode::SERVICE_UNAVAILABLE => {
+                ApiError::ServiceUnavailable(err.to_string())
+            }
+            UpstreamError::Status { status, .. } if *status == StatusCode::GATEWAY_TIMEOUT => {
+                ApiError::GatewayTimeout(err.to_string())
+            }
             UpstreamError::Status { upstream, .. }
             | UpstreamError::InvalidResponse { upstream } => {
                 ApiError::BadGateway(format!("{upstream} failed to handle the request"))

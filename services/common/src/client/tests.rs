@@ -314,3 +314,21 @@ async fn a_replica_that_answered_unavailable_is_taken_last_by_the_next_calls() {
     }
     assert_eq!((count(&starting_calls), count(&live_calls)), (1, 3));
 }
+
+#[tokio::test]
+async fn an_upstream_unavailable_or_out_of_time_is_passed_on_as_such_and_other_failures_as_502() {
+    for (answered, passed_on) in [
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (StatusCode::GATEWAY_TIMEOUT, StatusCode::GATEWAY_TIMEOUT),
+        (StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY),
+        (StatusCode::BAD_GATEWAY, StatusCode::BAD_GATEWAY),
+    ] {
+        let (base_url, _) = replica(answered).await;
+        let failure = call(&upstream(&base_url)).await.unwrap_err();
+        let passed: ApiError = failure.into();
+        assert_eq!(passed.status(), passed_on, "for an upstream's {answered}");
+    }
+}
