@@ -17,6 +17,9 @@ use super::process::{STOP_TIMEOUT, kill, running_pid, stop, supervised, wait_rea
 use super::{ADMIN_PASSWORD, cluster, logstore, replicas};
 use crate::supervisor::{answers_http, http_client};
 
+/// Starts the selected components that are not running and waits until each answers.
+/// Named service replicas are out of the gateway's pools until then, as in
+/// [`start_named`].
 pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
     let selected = selector.running_set()?;
     let has = |kind: fn(&Kind) -> bool| selected.iter().any(|component| kind(&component.kind));
@@ -28,6 +31,16 @@ pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
     let nginx_was_running = running_pid(layout, &named("nginx", 1))?;
     let upstreams_changed = replicas::write_nginx_conf(layout, selector.count, &[])?;
     let launcher = Launcher::new(layout, time_scale, selector.count)?;
+
+    if !selector.names_all() {
+        let mut starting = Vec::new();
+        for component in &selected {
+            if running_pid(layout, component)?.is_none() {
+                starting.push(component);
+            }
+        }
+        take_out_of_gateway(layout, selector.count, &starting)?;
+    }
 
     let started_at = Instant::now();
     let client = http_client();
@@ -51,8 +64,12 @@ pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
 
     println!("waiting until every component answers ...");
     wait_ready(layout, pending, &mut started)?;
-    // Only now do the gateway and Prometheus learn of new replicas: they answer already.
-    if upstreams_changed && let Some(pid) = nginx_was_running {
+    // Only now do the gateway and Prometheus learn of new replicas, and get back the ones
+    // taken out while they started: they answer already.
+    let restored = replicas::write_nginx_conf(layout, selector.count, &[])?;
+    if (upstreams_changed || restored)
+        && let Some(pid) = nginx_was_running
+    {
         replicas::reload_nginx(pid)?;
     }
     replicas::write_prometheus_targets(layout, selector.count)?;
