@@ -10,6 +10,7 @@ mod configs;
 mod loadgen;
 mod machine;
 mod memory;
+mod peer;
 mod ports;
 mod procs;
 mod report;

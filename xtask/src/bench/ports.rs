@@ -7,6 +7,8 @@ pub const ORDER: u16 = 18302;
 pub const USER: u16 = 18303;
 /// The gateway's `docs` upstream: nothing listens there, as nothing is measured there.
 pub const DOCS: u16 = 18304;
+/// The seed's stack as a peer (FastAPI on uvicorn), serving product by id.
+pub const PEER: u16 = 18305;
 
 pub const OTLP_GRPC: u16 = 18310;
 pub const OTLP_HTTP: u16 = 18311;
@@ -25,6 +27,7 @@ pub const ALL: &[u16] = &[
     CART,
     ORDER,
     USER,
+    PEER,
     OTLP_GRPC,
     OTLP_HTTP,
     JAEGER_QUERY,

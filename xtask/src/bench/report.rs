@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::Plan;
 use super::machine::Machine;
-use super::results::{Generator, Report, StoreResult};
-use super::targets::{HALF_LOAD_P99_MS, TELEMETRY_COST, Verdict, percent, verdicts};
+use super::results::{Generator, PRODUCT_BY_ID, Report, StoreResult};
+use super::targets::{HALF_LOAD_P99_MS, PEER_RATIO, TELEMETRY_COST, Verdict, percent, verdicts};
 use super::wrk::Outcome;
 
 #[derive(Serialize)]
@@ -166,6 +166,7 @@ fn store_tables(out: &mut String, store: &StoreResult, plan: &Plan, cores: usize
     cpu_table(out, store, cores);
     half_load_table(out, store);
     telemetry_table(out, store);
+    peer_table(out, store);
     memory_table(out, store);
 }
 
@@ -299,6 +300,48 @@ fn telemetry_table(out: &mut String, store: &StoreResult) {
     }
 }
 
+/// The seed's stack against the Rust backend, product by id directly, where the peer ran.
+fn peer_table(out: &mut String, store: &StoreResult) {
+    let (Some(peer), Some(backend)) = (
+        &store.peer,
+        store
+            .endpoint(PRODUCT_BY_ID)
+            .and_then(|e| e.direct.as_ref()),
+    ) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n#### {} store: the seed's stack as a peer, {PRODUCT_BY_ID} directly\n\n\
+         The peer: {}; {} uvicorn workers with uvloop and httptools, no access log. The Rust \
+         backend: telemetry on. Same wrk settings, same run.\n\n\
+         | server | conns | req/s | p50 / p99 | CPU µs/req | Rust ÷ peer | ≥ {PEER_RATIO}× |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        store.store,
+        peer.stack.join(", "),
+        peer.workers
+    );
+    let ratio = store.peer_ratio();
+    let _ = writeln!(
+        out,
+        "| Rust backend | {} | {:.0} | {} | {:.0} | {} | {} |",
+        backend.connections,
+        backend.ok_per_s,
+        latencies(backend),
+        cpu_us(backend, |process| process == "backend"),
+        ratio.map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.1}×")),
+        ratio.map_or("**no**", |ratio| yes_no(ratio >= PEER_RATIO))
+    );
+    let _ = writeln!(
+        out,
+        "| FastAPI peer | {} | {:.0} | {} | {:.0} | | |",
+        peer.outcome.connections,
+        peer.outcome.ok_per_s,
+        latencies(&peer.outcome),
+        cpu_us(&peer.outcome, |process| process == "peer")
+    );
+}
+
 fn memory_table(out: &mut String, store: &StoreResult) {
     let _ = writeln!(
         out,
@@ -423,6 +466,9 @@ mod tests {
             "| goose (loadtester), open model | 1000 | 20000 | 19980 | 0.10% | 19950 | 20.0 | 66.7 | — |",
             "| public checkout | backend | 64 | — | — | — | 400 | 1.00 / 4.00 | 4% |",
             "| product by id through nginx ≥ 30% of the static ceiling | memory store | 20% | **missed**: 10 points short",
+            "The peer: fastapi 0.165.0, uvicorn 0.55.0; 2 uvicorn workers",
+            "| Rust backend | 64 | 4600 | 0.75 / 3.00 | 50 | 4.0× | **no** |",
+            "| FastAPI peer | 64 | 1150 | 22.50 / 90.00 | 400 | | |",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
@@ -436,7 +482,8 @@ mod tests {
             serde_json::from_str(&fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
         assert_eq!(json["stores"][0]["ceiling"]["ok_per_s"], 10_000.0);
         assert_eq!(json["plan"]["measure"], 15.0);
-        assert_eq!(json["targets"].as_array().unwrap().len(), 6);
+        assert_eq!(json["targets"].as_array().unwrap().len(), 7);
+        assert_eq!(json["stores"][0]["peer"]["outcome"]["ok_per_s"], 1_150.0);
         assert!(
             fs::read_to_string(dir.join("bench.md"))
                 .unwrap()

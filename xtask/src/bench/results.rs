@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::Plan;
 use super::machine::Machine;
 use super::memory::ServiceMemory;
+use super::peer::PeerResult;
 use super::wrk::Outcome;
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +31,27 @@ pub struct StoreResult {
     pub memory: Vec<ServiceMemory>,
     /// Spans the exporters dropped (full queue) while telemetry was on.
     pub spans_dropped: u64,
+    /// The seed's stack serving product by id, measured with the memory store only: its
+    /// products are in memory too.
+    pub peer: Option<PeerResult>,
 }
+
+impl StoreResult {
+    pub fn endpoint(&self, name: &str) -> Option<&EndpointResult> {
+        self.endpoints.iter().find(|e| e.endpoint == name)
+    }
+
+    /// How many times the peer's rate the Rust backend serves product by id directly,
+    /// telemetry on: `None` without the figures.
+    pub fn peer_ratio(&self) -> Option<f64> {
+        let peer = self.peer.as_ref()?;
+        let backend = self.endpoint(PRODUCT_BY_ID)?.direct.as_ref()?;
+        (peer.outcome.ok_per_s > 0.0).then(|| backend.ok_per_s / peer.outcome.ok_per_s)
+    }
+}
+
+/// The endpoint the ceiling and the peer are compared with.
+pub const PRODUCT_BY_ID: &str = "product by id";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointResult {
@@ -254,6 +275,14 @@ pub mod fixtures {
                     soak_mib: vec![20.0, 20.5, last_soak_mib],
                 }],
                 spans_dropped: 0,
+                peer: Some(PeerResult {
+                    stack: vec!["fastapi 0.165.0".into(), "uvicorn 0.55.0".into()],
+                    workers: 2,
+                    outcome: Outcome {
+                        process_cpu_s: [("peer".to_owned(), 1_150.0 * 15.0 * 400e-6)].into(),
+                        ..outcome(1_150.0, 90.0)
+                    },
+                }),
             }],
             notes: vec!["A note.".into()],
         }

@@ -6,8 +6,9 @@
 use anyhow::{Result, bail};
 
 use super::memory::{self, ServiceMemory};
+use super::peer::{self, PeerResult};
 use super::procs::{Proc, Watched};
-use super::results::{EndpointResult, StoreResult};
+use super::results::{EndpointResult, PRODUCT_BY_ID, StoreResult};
 use super::seed::{self, Seed};
 use super::shop::{self, Store, Telemetry};
 use super::wrk::{self, Load, Outcome, Request};
@@ -45,7 +46,7 @@ const ENDPOINTS: [Endpoint; 6] = [
 impl Endpoint {
     fn name(self) -> &'static str {
         match self {
-            Self::ProductById => "product by id",
+            Self::ProductById => PRODUCT_BY_ID,
             Self::ProductList => "product list page",
             Self::CartAdd => "cart add",
             Self::Token => "token",
@@ -219,9 +220,19 @@ pub fn measure(
         endpoints.push(on.measure(endpoint)?);
     }
     let peak = memory::snapshot(&services)?;
+    // The peer keeps its products in memory: it is compared with the memory store.
+    let peer_product = match store {
+        Store::Memory => Some(peer::product(env, &on.seed.products[0])?),
+        Store::Cql => None,
+    };
     let soak = memory::soak(env, store, &services, &soak_load(&on.seed))?;
     check(&soak.outcome, &format!("{}-soak", store.name()), false)?;
     drop(services);
+    let (peer, peer_failure) = match peer_product.map(|product| measure_peer(&on, &product)) {
+        Some(Ok(peer)) => (Some(peer), None),
+        Some(Err(error)) => (None, Some(error.context("the seed's stack as a peer"))),
+        None => (None, None),
+    };
     let mut result = StoreResult {
         store: store.name(),
         traces_exported: export,
@@ -231,9 +242,24 @@ pub fn measure(
         soak: soak.outcome,
         memory: ServiceMemory::combine(&idle, &peak, &soak.samples),
         spans_dropped: shop::spans_dropped(env)?,
+        peer,
     };
-    let failure = other_telemetry(env, store, export, infra, &mut result.endpoints).err();
-    Ok((result, failure))
+    let telemetry_failure = other_telemetry(env, store, export, infra, &mut result.endpoints).err();
+    Ok((result, peer_failure.or(telemetry_failure)))
+}
+
+/// The peer serving `product`, once the services are stopped, with the load and the
+/// connections of the Rust backend's product-by-id runs.
+fn measure_peer(pass: &Pass, product: &serde_json::Value) -> Result<PeerResult> {
+    let endpoint = Endpoint::ProductById;
+    let load = endpoint.load(&pass.seed, pass.env.plan.cart_products);
+    peer::measure(pass.env, product, |watched| {
+        let name = pass.log_name("peer-product-by-id-direct");
+        let run = wrk_run(pass.env, ports::PEER, &load, endpoint.connections(), None);
+        let outcome = timed_run(pass.env, watched, &name, run)?;
+        check(&outcome, &name, false)?;
+        Ok(outcome)
+    })
 }
 
 /// The passes that telemetry on is compared with.
@@ -413,39 +439,53 @@ impl<'a> Pass<'a> {
         connections: usize,
         rate: Option<f64>,
     ) -> Result<Outcome> {
-        let env = self.env;
-        let name = self.log_name(name);
-        let cpu_before = self.watched.cpu()?;
-        let mut outcome = wrk::Run {
-            base: ports::url(port),
-            load,
-            connections,
-            duration: env.plan.measure,
-            rate,
-        }
-        .execute(&env.wrk, &env.scripts(), &env.log(&name))?;
-        let cpu_after = self.watched.cpu()?;
-        outcome.process_cpu_s = cpu_after
-            .into_iter()
-            .map(|(process, after)| {
-                let spent =
-                    after.saturating_sub(cpu_before.get(&process).copied().unwrap_or_default());
-                (process, spent.as_secs_f64())
-            })
-            .collect();
-        // The access log grows by every request: keep the disk free during long runs.
-        memory::truncate(&shop::access_log(env))?;
-        println!(
-            "  {name:<52} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>8.2} ms  errors {}",
-            outcome.ok_per_s, outcome.p50_ms, outcome.p99_ms, outcome.errors
-        );
-        Ok(outcome)
+        let run = wrk_run(self.env, port, load, connections, rate);
+        timed_run(self.env, &self.watched, &self.log_name(name), run)
     }
 
     /// `<store>-<telemetry>-<run>`: the name of the run's log in target/bench/work/logs.
     fn log_name(&self, run: &str) -> String {
         format!("{}-{}-{run}", self.store.name(), self.telemetry)
     }
+}
+
+/// A wrk run of the plan's length against a port of 127.0.0.1.
+fn wrk_run<'a>(
+    env: &Env,
+    port: u16,
+    load: &'a Load,
+    connections: usize,
+    rate: Option<f64>,
+) -> wrk::Run<'a> {
+    wrk::Run {
+        base: ports::url(port),
+        load,
+        connections,
+        duration: env.plan.measure,
+        rate,
+    }
+}
+
+/// Executes `run`, its report in the log `name`, with the CPU time each `watched` process
+/// spent meanwhile.
+fn timed_run(env: &Env, watched: &Watched, name: &str, run: wrk::Run) -> Result<Outcome> {
+    let cpu_before = watched.cpu()?;
+    let mut outcome = run.execute(&env.wrk, &env.scripts(), &env.log(name))?;
+    let cpu_after = watched.cpu()?;
+    outcome.process_cpu_s = cpu_after
+        .into_iter()
+        .map(|(process, after)| {
+            let spent = after.saturating_sub(cpu_before.get(&process).copied().unwrap_or_default());
+            (process, spent.as_secs_f64())
+        })
+        .collect();
+    // The access log grows by every request: keep the disk free during long runs.
+    memory::truncate(&shop::access_log(env))?;
+    println!(
+        "  {name:<52} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>8.2} ms  errors {}",
+        outcome.ok_per_s, outcome.p50_ms, outcome.p99_ms, outcome.errors
+    );
+    Ok(outcome)
 }
 
 /// A run that mostly failed measured the failure: stop and say where to look. A throttled

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::memory;
-use super::results::{Generator, Report, StoreResult};
+use super::results::{Generator, PRODUCT_BY_ID, Report, StoreResult};
 
 /// Through nginx, product by id reaches at least this share of the static ceiling.
 pub const CEILING_SHARE: f64 = 0.30;
@@ -17,6 +17,9 @@ pub const GOOSE_SHARE: f64 = 0.60;
 pub const OPEN_DROPPED: f64 = 0.01;
 /// ...and starts at least this share of them on time.
 pub const OPEN_ACHIEVED: f64 = 0.99;
+/// The Rust backend serves product by id, telemetry on, at least this many times the rate
+/// of the seed's stack (the FastAPI peer).
+pub const PEER_RATIO: f64 = 8.0;
 
 /// One target, per store where it applies.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,6 +40,7 @@ pub fn verdicts(report: &Report) -> Vec<Verdict> {
         verdicts.push(telemetry_verdict(store));
         verdicts.push(latency_verdict(store));
         verdicts.push(memory_verdict(store));
+        verdicts.extend(peer_verdict(store));
     }
     verdicts.extend(goose_verdict(&report.generators));
     verdicts.extend(open_verdict(&report.generators, report.plan.arrival_rate));
@@ -44,10 +48,7 @@ pub fn verdicts(report: &Report) -> Vec<Verdict> {
 }
 
 fn ceiling_verdict(store: &StoreResult) -> Option<Verdict> {
-    let product = store
-        .endpoints
-        .iter()
-        .find(|e| e.endpoint == "product by id")?;
+    let product = store.endpoint(PRODUCT_BY_ID)?;
     let ratio = product.gateway.ok_per_s / store.ceiling.ok_per_s;
     Some(Verdict {
         target: format!(
@@ -148,6 +149,41 @@ fn memory_verdict(store: &StoreResult) -> Verdict {
     }
 }
 
+/// Only where the peer ran (the memory store); a peer that ran but whose ratio cannot be
+/// computed (nothing served) is missed.
+fn peer_verdict(store: &StoreResult) -> Option<Verdict> {
+    let peer = store.peer.as_ref()?;
+    let target = format!("Rust backend ≥ {PEER_RATIO}× the seed's stack (FastAPI peer)");
+    let scope = format!(
+        "{PRODUCT_BY_ID}, directly, telemetry on, {} store",
+        store.store
+    );
+    let Some(ratio) = store.peer_ratio() else {
+        return Some(Verdict {
+            target,
+            scope,
+            measured: format!("peer {:.0} req/s", peer.outcome.ok_per_s),
+            met: false,
+            gap: "no ratio: the peer or the backend served nothing".to_owned(),
+        });
+    };
+    Some(Verdict {
+        target,
+        scope,
+        measured: format!(
+            "{ratio:.1}× ({:.0} against {:.0} req/s)",
+            ratio * peer.outcome.ok_per_s,
+            peer.outcome.ok_per_s
+        ),
+        met: ratio >= PEER_RATIO,
+        gap: format!(
+            "{:.1}× short: the backend needs {:.1}× its rate",
+            PEER_RATIO - ratio,
+            PEER_RATIO / ratio
+        ),
+    })
+}
+
 /// The closed model against wrk: the first generator, then the first without arrivals.
 fn goose_verdict(generators: &[Generator]) -> Option<Verdict> {
     let (wrk, others) = generators.split_first()?;
@@ -245,6 +281,34 @@ mod tests {
         let open = verdict(&verdicts, "open model");
         assert!(open.met, "{open:?}");
         assert_eq!(open.measured, "19980 arrivals/s started, 0.10% dropped");
+        let peer = verdict(&verdicts, "Rust backend");
+        assert_eq!(peer.measured, "4.0× (4600 against 1150 req/s)");
+        assert!(!peer.met);
+        assert_eq!(peer.gap, "4.0× short: the backend needs 2.0× its rate");
+    }
+
+    #[test]
+    fn the_peer_is_judged_where_it_ran() {
+        let mut report = report(3_000.0, 24_000.0, 21.0);
+        let peer = report.stores[0].peer.as_mut().expect("a peer");
+        peer.outcome.ok_per_s = 500.0;
+        let met = verdict(&verdicts(&report), "Rust backend").clone();
+        assert_eq!(met.measured, "9.2× (4600 against 500 req/s)");
+        assert!(met.met);
+        report.stores[0]
+            .peer
+            .as_mut()
+            .expect("a peer")
+            .outcome
+            .ok_per_s = 0.0;
+        let unmeasured = verdict(&verdicts(&report), "Rust backend").clone();
+        assert!(!unmeasured.met);
+        report.stores[0].peer = None;
+        assert!(
+            !verdicts(&report)
+                .iter()
+                .any(|v| v.target.starts_with("Rust backend"))
+        );
     }
 
     #[test]
