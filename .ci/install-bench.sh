@@ -27,13 +27,15 @@ install_tools() {
         || { echo "install-bench: nginx missing after install" >&2; exit 1; }
 }
 
-# The virtualenv keeps a copy of the requirements it was made from: the same file means
-# nothing to do; another (a version bumped) means a fresh virtualenv.
+# The virtualenv keeps a copy of the requirements it was made from: the same file, and a
+# Python that still imports the stack, means nothing to do; another file (a version bumped)
+# or a broken virtualenv (its Python gone) means a fresh one.
 install_peer() {
     local requirements="$root/xtask/bench/peer/requirements.txt"
     local venv="$root/target/bench/peer-venv"
     local installed="$venv/requirements.txt"
-    if [ -x "$venv/bin/uvicorn" ] && cmp -s "$requirements" "$installed"; then
+    if cmp -s "$requirements" "$installed" \
+        && "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools' 2>/dev/null; then
         echo "install-bench: the peer's virtualenv is up to date"
         return
     fi
