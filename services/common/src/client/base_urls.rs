@@ -6,7 +6,7 @@ use std::str::FromStr;
 use reqwest::Url;
 
 /// The base URLs of an upstream's replicas, in the order given, each without a trailing `/`.
-/// Never empty.
+/// Never empty, and never more than [`BaseUrls::MAX`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrls(Vec<String>);
 
@@ -16,6 +16,10 @@ impl BaseUrls {
         Self(vec![url.into().trim_end_matches('/').to_owned()])
     }
 
+    /// The client keeps which replicas seem to be leaving in one 64-bit word per call; a
+    /// pool larger than that belongs behind a load balancer, named as one URL.
+    pub const MAX: usize = 64;
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
@@ -24,8 +28,8 @@ impl BaseUrls {
 impl FromStr for BaseUrls {
     type Err = String;
 
-    /// Refuses an empty entry, anything but an absolute `http`/`https` URL, and a replica
-    /// listed twice (it would take two turns in the rotation).
+    /// Refuses an empty entry, anything but an absolute `http`/`https` URL, a replica
+    /// listed twice (it would take two turns in the rotation), and more than [`Self::MAX`].
     fn from_str(list: &str) -> Result<Self, String> {
         let mut urls: Vec<String> = Vec::new();
         for (index, entry) in list.split(',').map(str::trim).enumerate() {
@@ -46,6 +50,13 @@ impl FromStr for BaseUrls {
             let base = entry.trim_end_matches('/').to_owned();
             if urls.contains(&base) {
                 return Err(format!("entry {position} `{entry}` is listed twice"));
+            }
+            if position > Self::MAX {
+                return Err(format!(
+                    "more than {} replicas: put a larger pool behind a load balancer and \
+                     give its URL",
+                    Self::MAX
+                ));
             }
             urls.push(base);
         }
@@ -94,5 +105,17 @@ mod tests {
         assert!(
             refusal("http://a:1,http://a:1/").contains("entry 2 `http://a:1/` is listed twice")
         );
+    }
+
+    #[test]
+    fn a_pool_up_to_the_maximum_is_taken_and_a_larger_one_refused() {
+        let pool = |size: usize| -> String {
+            (0..size)
+                .map(|port| format!("http://127.0.0.1:{}", 9000 + port))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(urls(&pool(BaseUrls::MAX)).len(), BaseUrls::MAX);
+        assert!(refusal(&pool(BaseUrls::MAX + 1)).starts_with("more than 64 replicas"));
     }
 }
