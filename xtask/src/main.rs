@@ -32,9 +32,9 @@ enum Command {
     /// End-to-end checks against a running stack (`cargo xtask stack up` first): the
     /// `shop-e2e` suite, one line per check.
     E2e(e2e::Args),
-    /// Throughput, latency, telemetry cost, load-generator efficiency and memory, measured
-    /// on this machine; writes target/bench/bench.md and bench.json. Needs wrk and nginx
-    /// (`bash .ci/install-bench.sh`).
+    /// Throughput, latency, telemetry cost, load-generator efficiency, memory and the
+    /// FastAPI peer, measured on this machine; writes target/bench/bench.md and bench.json.
+    /// Needs wrk, nginx and the peer's Python packages (`bash .ci/install-bench.sh`).
     Bench(bench::Args),
     /// Failure drills under load against the running stack (`stack up --replicas 2
     /// --cassandra-nodes 3`): a Cassandra node or a replica of every service killed, a
