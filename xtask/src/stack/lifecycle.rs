@@ -33,12 +33,7 @@ pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
     let launcher = Launcher::new(layout, time_scale, selector.count)?;
 
     if !selector.names_all() {
-        let mut starting = Vec::new();
-        for component in &selected {
-            if running_pid(layout, component)?.is_none() {
-                starting.push(component);
-            }
-        }
+        let starting = running_or_not(layout, &selected, false)?;
         take_out_of_gateway(layout, selector.count, &starting)?;
     }
 
@@ -192,12 +187,7 @@ fn recorded_time_scale(layout: &Layout) -> Result<u32> {
 pub fn down(layout: &Layout, selector: &Selector) -> Result<()> {
     let selected = selector.any_count();
     if !selector.names_all() {
-        let mut leaving = Vec::new();
-        for component in &selected {
-            if running_pid(layout, component)?.is_some() {
-                leaving.push(component);
-            }
-        }
+        let leaving = running_or_not(layout, &selected, true)?;
         take_out_of_gateway(layout, selector.count, &leaving)?;
     }
     let mut stuck = Vec::new();
@@ -247,6 +237,21 @@ pub fn stop_named(layout: &Layout, name: &str) -> Result<bool> {
         stop(layout, component, *pid)?;
     }
     Ok(!running.is_empty())
+}
+
+/// Those of `components` that are running, or with `running` false, those that are not.
+fn running_or_not<'a>(
+    layout: &Layout,
+    components: &'a [Component],
+    running: bool,
+) -> Result<Vec<&'a Component>> {
+    let mut chosen = Vec::new();
+    for component in components {
+        if running_pid(layout, component)?.is_some() == running {
+            chosen.push(component);
+        }
+    }
+    Ok(chosen)
 }
 
 /// How long the gateway's old workers get to finish with a replica taken out of the pool.
@@ -318,12 +323,7 @@ pub fn start_named(layout: &Layout, name: &str) -> Result<()> {
     let selector = Selector::one(layout, name)?;
     let launcher = Launcher::new(layout, recorded_time_scale(layout)?, selector.count)?;
     let selected = selector.running_set()?;
-    let mut starting = Vec::new();
-    for component in &selected {
-        if running_pid(layout, component)?.is_none() {
-            starting.push(component);
-        }
-    }
+    let starting = running_or_not(layout, &selected, false)?;
     take_out_of_gateway(layout, selector.count, &starting)?;
     let mut started = Vec::new();
     for component in starting {
