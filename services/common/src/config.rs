@@ -21,6 +21,10 @@ pub struct HttpArgs {
     /// Count, time and trace every request (`false` leaves that out, to measure its cost).
     #[arg(long, env = "REQUEST_TELEMETRY", default_value_t = true, action = clap::ArgAction::Set)]
     pub request_telemetry: bool,
+    /// Trace every request (`false`, with request telemetry on, keeps the metrics alone, to
+    /// measure what each costs).
+    #[arg(long, env = "REQUEST_TRACING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub request_tracing: bool,
     /// On SIGTERM, how long the service keeps serving, unready and closing each connection
     /// after its response, before it stops accepting, in milliseconds.
     #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 3_000)]
@@ -33,6 +37,7 @@ impl HttpArgs {
             body_limit_bytes: self.body_limit_bytes,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             request_telemetry: self.request_telemetry,
+            request_tracing: self.request_tracing,
         }
     }
 

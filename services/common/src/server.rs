@@ -41,6 +41,9 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// The request span and the `http_server_*` metrics; off only to measure their cost.
     pub request_telemetry: bool,
+    /// The request span, when `request_telemetry` is on: off leaves the metrics alone, to
+    /// measure what each costs.
+    pub request_tracing: bool,
 }
 
 /// A service's complete HTTP surface: its documented routes under its prefix, the OpenAPI
@@ -96,31 +99,37 @@ fn with_middleware(
             faults.clone(),
             inject_faults,
         ));
-    // Two stacks rather than switches inside the layers: without telemetry a request pays
-    // nothing for it, not even a check.
-    if settings.request_telemetry {
-        router.layer(
+    // A stack per setting rather than switches inside the layers: without telemetry a
+    // request pays nothing for it, not even a check.
+    let set_id = SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid);
+    let propagate_id = PropagateRequestIdLayer::new(REQUEST_ID.clone());
+    let track = middleware::from_fn_with_state(metrics.http.clone(), metrics::track_requests);
+    match (settings.request_telemetry, settings.request_tracing) {
+        (true, true) => router.layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(set_id)
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(trace::request_span)
                         .on_response(trace::record_response),
                 )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-                .layer(middleware::from_fn_with_state(
-                    metrics.http.clone(),
-                    metrics::track_requests,
-                ))
+                .layer(propagate_id)
+                .layer(track)
                 .layer(inner),
-        )
-    } else {
-        router.layer(
+        ),
+        (true, false) => router.layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(set_id)
+                .layer(propagate_id)
+                .layer(track)
                 .layer(inner),
-        )
+        ),
+        (false, _) => router.layer(
+            ServiceBuilder::new()
+                .layer(set_id)
+                .layer(propagate_id)
+                .layer(inner),
+        ),
     }
 }
 
@@ -216,6 +225,7 @@ mod tests {
             body_limit_bytes: 1024,
             request_timeout: Duration::from_secs(5),
             request_telemetry,
+            request_tracing: true,
         };
         with_middleware(router, &settings, metrics, &faults)
     }
@@ -238,42 +248,9 @@ mod tests {
         )
     }
 
-    /// Log lines written to memory.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl tracing_subscriber::fmt::MakeWriter<'_> for Captured {
-        type Writer = Self;
-
-        fn make_writer(&self) -> Self {
-            self.clone()
-        }
-    }
-
-    impl Captured {
-        fn lines(&self) -> Vec<serde_json::Value> {
-            let bytes = self.0.lock().unwrap();
-            String::from_utf8_lossy(&bytes)
-                .lines()
-                .map(|line| serde_json::from_str(line).unwrap())
-                .collect()
-        }
-    }
-
     #[tokio::test]
     async fn a_failed_request_is_logged_with_its_callers_trace_id_and_its_status() {
-        let captured = Captured::default();
+        let captured = crate::telemetry::Captured::default();
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),

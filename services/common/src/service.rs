@@ -194,6 +194,7 @@ mod tests {
             body_limit_bytes: 1024,
             request_timeout: Duration::from_secs(5),
             request_telemetry: true,
+            request_tracing: true,
         };
         Ok(skeleton.router(routes, Readiness::default(), verifier, &http))
     }

@@ -4,6 +4,7 @@
 
 pub mod logs;
 pub mod metrics;
+mod span_fields;
 pub mod trace;
 
 use std::io::IsTerminal;
@@ -94,6 +95,43 @@ where
     layers(provider, None, service_name, json, writer)
 }
 
+/// Log lines written to memory, for tests.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl tracing_subscriber::fmt::MakeWriter<'_> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&self) -> Self {
+        self.clone()
+    }
+}
+
+#[cfg(test)]
+impl Captured {
+    pub(crate) fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
 /// [`subscriber`], and the log lines shipped through `shipping` when there is one.
 fn layers<W>(
     provider: &SdkTracerProvider,
@@ -124,6 +162,7 @@ where
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .fmt_fields(span_fields::AppendedJsonFields)
             .with_writer(writer)
             .boxed()
     } else {
