@@ -74,7 +74,9 @@ fn suite() -> Result<ExitCode> {
         .expect("xtask lives inside the workspace");
     let status = Command::new("cargo")
         .current_dir(root)
-        .args(["test", "--package", "shop-e2e", "--test", "e2e", "--"])
+        // The whole workspace's feature set, as `cargo test --workspace` resolves it, so that
+        // the suite reuses that build instead of compiling the shared crates a second time.
+        .args(["test", "--workspace", "--test", "e2e", "--"])
         .args(["--ignored", "--nocapture", "--test-threads=1"])
         .env("E2E_GATEWAY_URL", GATEWAY)
         .env("E2E_PROMETHEUS_URL", PROMETHEUS)
