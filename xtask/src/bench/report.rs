@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::Plan;
 use super::machine::Machine;
 use super::results::{Generator, PRODUCT_BY_ID, Report, StoreResult};
-use super::targets::{HALF_LOAD_P99_MS, PEER_RATIO, TELEMETRY_COST, Verdict, percent, verdicts};
+use super::targets::{
+    HALF_LOAD_P99_MS, METRICS_COST, PEER_RATIO, TELEMETRY_COST, Verdict, percent, verdicts,
+};
 use super::wrk::Outcome;
 
 #[derive(Serialize)]
@@ -298,6 +300,30 @@ fn telemetry_table(out: &mut String, store: &StoreResult) {
             cpu_us(on, |process| process == "jaeger")
         );
     }
+    metrics_only_line(out, store);
+}
+
+/// Product by id with the request metrics alone, next to the no-export pass.
+fn metrics_only_line(out: &mut String, store: &StoreResult) {
+    let Some(product) = store.endpoint(PRODUCT_BY_ID) else {
+        return;
+    };
+    let (Some(metrics), Some(cost)) = (&product.metrics_only, product.metrics_cost()) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n{PRODUCT_BY_ID} with the request metrics alone (`REQUEST_TRACING=false`, no \
+         request span, nothing exported): {:.0} req/s, {:.0} µs of service CPU per request, \
+         a cost of {} (target ≤ {}); without export, the span, metrics and logs cost {}.",
+        metrics.ok_per_s,
+        cpu_us(metrics, is_service),
+        percent(cost),
+        percent(METRICS_COST),
+        product
+            .instrumentation_cost()
+            .map_or_else(|| "—".to_owned(), percent),
+    );
 }
 
 /// The seed's stack against the Rust backend, product by id directly, where the peer ran.
@@ -460,6 +486,9 @@ mod tests {
             "| checkout cycle | 250 | 250 | 3.12 | 12.50 | **no** | 6.25 |",
             "| public checkout | 200 | 200 | 2.25 | 9.00 | yes | — |",
             "| product by id | 5000 | 4800 | 4600 | 8% | yes | 50 | 50 | 50 | 30 |",
+            "product by id with the request metrics alone (`REQUEST_TRACING=false`, no request \
+             span, nothing exported): 4900 req/s, 50 µs of service CPU per request, a cost of \
+             2% (target ≤ 3%); without export, the span, metrics and logs cost 4%.",
             "| product by id | 20 | 50 | 30 | 10 | 110 | 18182 req/s |",
             "| backend | 8.0 | 30.0 | 20.0 | 25.0 | +5.0 | **no** |",
             "| goose (loadtester) | 64 | — | — | — | 8000 | 15.0 | 100.0 | 20% |",
@@ -482,7 +511,7 @@ mod tests {
             serde_json::from_str(&fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
         assert_eq!(json["stores"][0]["ceiling"]["ok_per_s"], 10_000.0);
         assert_eq!(json["plan"]["measure"], 15.0);
-        assert_eq!(json["targets"].as_array().unwrap().len(), 7);
+        assert_eq!(json["targets"].as_array().unwrap().len(), 9);
         assert_eq!(json["stores"][0]["peer"]["outcome"]["ok_per_s"], 1_150.0);
         assert!(
             fs::read_to_string(dir.join("bench.md"))

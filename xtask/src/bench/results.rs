@@ -68,6 +68,9 @@ pub struct EndpointResult {
     pub half: Outcome,
     /// Telemetry on but not exported, straight to the service.
     pub telemetry_no_export: Option<Outcome>,
+    /// Request metrics alone (no request span), not exported, straight to the service;
+    /// product by id only.
+    pub metrics_only: Option<Outcome>,
     /// Telemetry off, straight to the service.
     pub telemetry_off: Option<Outcome>,
     /// Telemetry off, through nginx, offered what `half` was offered.
@@ -78,8 +81,25 @@ impl EndpointResult {
     /// The share of throughput telemetry costs: 1 - on / off, directly.
     pub fn telemetry_cost(&self) -> Option<f64> {
         let (on, off) = (self.direct.as_ref()?, self.telemetry_off.as_ref()?);
-        (off.ok_per_s > 0.0).then(|| 1.0 - on.ok_per_s / off.ok_per_s)
+        cost(on, off)
     }
+
+    /// The share of throughput the instrumentation costs without export: 1 - no export / off.
+    pub fn instrumentation_cost(&self) -> Option<f64> {
+        cost(
+            self.telemetry_no_export.as_ref()?,
+            self.telemetry_off.as_ref()?,
+        )
+    }
+
+    /// The share of throughput the request metrics alone cost: 1 - metrics only / off.
+    pub fn metrics_cost(&self) -> Option<f64> {
+        cost(self.metrics_only.as_ref()?, self.telemetry_off.as_ref()?)
+    }
+}
+
+fn cost(with: &Outcome, without: &Outcome) -> Option<f64> {
+    (without.ok_per_s > 0.0).then(|| 1.0 - with.ok_per_s / without.ok_per_s)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -177,6 +197,7 @@ pub mod fixtures {
             gateway: outcome(gateway, 4.0),
             half: outcome(gateway / 2.0, half_p99),
             telemetry_no_export: Some(outcome((on + off) / 2.0, 2.0)),
+            metrics_only: Some(outcome((off * 3.0 + on) / 4.0, 2.0)),
             telemetry_off: Some(outcome(off, 2.0)),
             half_telemetry_off: Some(outcome(gateway / 2.0, half_p99 / 2.0)),
         }
@@ -261,6 +282,7 @@ pub mod fixtures {
                     EndpointResult {
                         direct: None,
                         telemetry_no_export: None,
+                        metrics_only: None,
                         telemetry_off: None,
                         half_telemetry_off: None,
                         ..endpoint("public checkout", 400.0, 9.0, 0.0, 0.0)

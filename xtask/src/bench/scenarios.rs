@@ -1,7 +1,8 @@
 //! What is measured, per store: the static ceiling, each hot endpoint directly, through
 //! nginx and through nginx at half its highest rate, memory idle, under load and over a soak,
-//! all with telemetry on; then each endpoint directly with spans made but not exported; then
-//! each endpoint directly and at the same half rate with telemetry off.
+//! all with telemetry on; then each endpoint directly with spans made but not exported;
+//! product by id directly with the request metrics alone; then each endpoint directly and at
+//! the same half rate with telemetry off.
 
 use anyhow::{Result, bail};
 
@@ -279,7 +280,26 @@ fn other_telemetry(
             result.telemetry_no_export = outcome;
         }
     }
+    metrics_only_pass(env, store, infra, endpoints)?;
     off_pass(env, store, infra, endpoints)
+}
+
+/// The request metrics without the request span, on product by id directly: the lightest
+/// request, where the metrics weigh most.
+fn metrics_only_pass(
+    env: &Env,
+    store: Store,
+    infra: &[&Proc],
+    endpoints: &mut [EndpointResult],
+) -> Result<()> {
+    println!("== {} store, request metrics only", store.name());
+    let services = shop::start_services(env, store, Telemetry::MetricsOnly)?;
+    let pass = Pass::new(env, store, &services, infra, "metrics-only")?;
+    let product = Endpoint::ProductById;
+    if let Some(result) = endpoints.iter_mut().find(|e| e.endpoint == product.name()) {
+        result.metrics_only = pass.measure_direct(product)?;
+    }
+    Ok(())
 }
 
 /// Telemetry off: each endpoint directly, and through nginx offered what its half-load run
@@ -365,6 +385,7 @@ impl<'a> Pass<'a> {
             gateway,
             half,
             telemetry_no_export: None,
+            metrics_only: None,
             telemetry_off: None,
             half_telemetry_off: None,
         })

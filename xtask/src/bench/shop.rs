@@ -67,6 +67,9 @@ pub enum Telemetry {
     /// Request metrics and spans, every trace sampled, exported to the bench's Jaeger when
     /// one runs.
     On { export: bool },
+    /// Request metrics without the request span (`REQUEST_TRACING=false`), every trace
+    /// sampled, no exporter: what the metrics alone cost.
+    MetricsOnly,
     /// No request metrics or spans, nothing sampled, no exporter.
     Off,
 }
@@ -115,6 +118,7 @@ fn service_env(command: &mut Command, service: &Service, store: Store, telemetry
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_TRACES_SAMPLER_ARG",
         "REQUEST_TELEMETRY",
+        "REQUEST_TRACING",
         "FAULTS_ENABLED",
         "RUST_LOG",
         "SERVICE_CLIENT_SECRET",
@@ -127,6 +131,11 @@ fn service_env(command: &mut Command, service: &Service, store: Store, telemetry
             if export {
                 command.env("OTEL_EXPORTER_OTLP_ENDPOINT", ports::url(ports::OTLP_HTTP));
             }
+        }
+        Telemetry::MetricsOnly => {
+            command
+                .env("REQUEST_TRACING", "false")
+                .env("OTEL_TRACES_SAMPLER_ARG", "1");
         }
         Telemetry::Off => {
             command

@@ -9,6 +9,8 @@ use super::results::{Generator, PRODUCT_BY_ID, Report, StoreResult};
 pub const CEILING_SHARE: f64 = 0.30;
 /// Telemetry costs at most this share of an endpoint's throughput.
 pub const TELEMETRY_COST: f64 = 0.10;
+/// The request metrics alone cost at most this share of product by id's throughput.
+pub const METRICS_COST: f64 = 0.03;
 /// p99 at half the highest throughput stays below this.
 pub const HALF_LOAD_P99_MS: f64 = 10.0;
 /// Goose's closed model reaches at least this share of wrk's rate.
@@ -38,6 +40,7 @@ pub fn verdicts(report: &Report) -> Vec<Verdict> {
     for store in &report.stores {
         verdicts.extend(ceiling_verdict(store));
         verdicts.push(telemetry_verdict(store));
+        verdicts.extend(instrumentation_verdicts(store));
         verdicts.push(latency_verdict(store));
         verdicts.push(memory_verdict(store));
         verdicts.extend(peer_verdict(store));
@@ -98,6 +101,42 @@ fn telemetry_verdict(store: &StoreResult) -> Verdict {
         met: missed.is_empty(),
         gap: format!("{} (target {})", missed.join(", "), percent(TELEMETRY_COST)),
     }
+}
+
+/// Product by id directly, against telemetry off: the span, metrics and logs without export
+/// (≤ 10%), and the metrics alone (≤ 3%).
+fn instrumentation_verdicts(store: &StoreResult) -> Vec<Verdict> {
+    let Some(product) = store.endpoint(PRODUCT_BY_ID) else {
+        return Vec::new();
+    };
+    let scope = format!("{PRODUCT_BY_ID}, directly, {} store", store.store);
+    [
+        (
+            "the request span, metrics and logs (not exported)",
+            product.instrumentation_cost(),
+            TELEMETRY_COST,
+        ),
+        (
+            "the request metrics alone",
+            product.metrics_cost(),
+            METRICS_COST,
+        ),
+    ]
+    .into_iter()
+    .map(|(what, cost, threshold)| Verdict {
+        target: format!(
+            "cost of {what} ≤ {} of the telemetry-off rate",
+            percent(threshold)
+        ),
+        scope: scope.clone(),
+        measured: cost.map_or_else(|| "not measured".to_owned(), |cost| percent(cost.max(0.0))),
+        met: cost.is_some_and(|cost| cost <= threshold),
+        gap: cost.map_or_else(
+            || "no figures".to_owned(),
+            |cost| format!("{:.0} points over", (cost - threshold) * 100.0),
+        ),
+    })
+    .collect()
 }
 
 fn latency_verdict(store: &StoreResult) -> Verdict {
@@ -317,6 +356,29 @@ mod tests {
         for target in ["product by id", "no memory growth", "goose", "open model"] {
             assert!(verdict(&verdicts, target).met, "{target}");
         }
+    }
+
+    #[test]
+    fn the_instrumentation_and_the_metrics_are_judged_against_telemetry_off() {
+        let mut report = report(3_000.0, 24_000.0, 21.0);
+        let judged = verdicts(&report);
+        let span = verdict(&judged, "cost of the request span");
+        assert_eq!((span.measured.as_str(), span.met), ("4%", true));
+        let metrics = verdict(&judged, "cost of the request metrics");
+        assert_eq!((metrics.measured.as_str(), metrics.met), ("2%", true));
+        let product = &mut report.stores[0].endpoints[0];
+        product.metrics_only.as_mut().expect("measured").ok_per_s = 4_750.0;
+        let slower = verdicts(&report);
+        let metrics = verdict(&slower, "cost of the request metrics");
+        assert!(!metrics.met);
+        assert_eq!(metrics.gap, "2 points over");
+        report.stores[0].endpoints[0].metrics_only = None;
+        let unmeasured = verdicts(&report);
+        let metrics = verdict(&unmeasured, "cost of the request metrics");
+        assert_eq!(
+            (metrics.measured.as_str(), metrics.met),
+            ("not measured", false)
+        );
     }
 
     #[test]
