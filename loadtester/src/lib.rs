@@ -132,13 +132,14 @@ impl LoadTester {
         let prepared = self.prepare(config).await?;
         let host = prepared.config.host.clone().unwrap_or_default();
         let base_url = reqwest::Url::parse(&host).with_context(|| format!("--host {host}"))?;
+        let client = open_model::client::arrivals_client(&prepared.config, &base_url)?;
         let mut prototype = GooseUser::new(
             0,
             Arc::from("open model"),
             base_url,
             &prepared.config,
             0,
-            None,
+            Some(client),
         )?;
         // Only goose's log messages read the index; a user outside a GooseAttack has none.
         prototype.weighted_users_index = 0;

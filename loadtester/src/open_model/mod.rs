@@ -15,6 +15,7 @@
 //! time, and from its intended start, which adds how late its iteration began after its
 //! due time, so a generator that falls behind cannot hide it (coordinated omission).
 
+pub mod client;
 pub mod schedule;
 
 use std::sync::Arc;
