@@ -64,6 +64,7 @@ pub static SCHEMA: Schema = Schema {
     ],
     // A repeated line change would find its own version and apply the change again.
     retry_safe_conditionals: &[],
+    browse_reads: &[],
 };
 
 /// Compare-and-set attempts on one cart before giving up under extreme contention.

@@ -40,6 +40,10 @@ pub struct StorageArgs {
     /// local_quorum, all, ...).
     #[arg(long, env = "CQL_CONSISTENCY", default_value = "local_quorum", value_parser = parse_consistency)]
     pub cql_consistency: Consistency,
+    /// Consistency of the range reads that only browse (a page of the catalogue), where an
+    /// answer a moment stale is harmless.
+    #[arg(long, env = "CQL_BROWSE_CONSISTENCY", default_value = "local_one", value_parser = parse_consistency)]
+    pub cql_browse_consistency: Consistency,
     /// Consistency of the Paxos round of lightweight transactions (`IF ...`): serial (across
     /// datacenters) or local_serial (within the local one).
     #[arg(long, env = "CQL_SERIAL_CONSISTENCY", default_value = "local_serial",
@@ -111,6 +115,7 @@ pub struct CqlSettings {
     pub local_dc: Option<String>,
     pub keyspace: String,
     pub consistency: Consistency,
+    pub browse_consistency: Consistency,
     pub serial_consistency: SerialConsistency,
     pub replication: String,
     pub credentials: Option<(String, String)>,
@@ -128,6 +133,7 @@ impl StorageArgs {
                 .clone()
                 .unwrap_or_else(|| default_keyspace.to_owned()),
             consistency: self.cql_consistency,
+            browse_consistency: self.cql_browse_consistency,
             serial_consistency: self.cql_serial_consistency,
             replication: self.cql_replication.clone(),
             credentials: self.cql_username.clone().zip(self.cql_password.clone()),
@@ -238,6 +244,22 @@ mod tests {
         assert_eq!(
             set.get_serial_consistency(),
             Some(SerialConsistency::LocalSerial)
+        );
+    }
+
+    #[test]
+    fn browse_reads_run_at_local_one_unless_told_otherwise() {
+        let settings = |args: &[&str]| {
+            Service::try_parse_from(std::iter::once("service").chain(args.iter().copied()))
+                .unwrap()
+                .storage
+                .cql_settings("ks")
+                .browse_consistency
+        };
+        assert_eq!(settings(&[]), Consistency::LocalOne);
+        assert_eq!(
+            settings(&["--cql-browse-consistency", "local_quorum"]),
+            Consistency::LocalQuorum
         );
     }
 

@@ -247,6 +247,7 @@ mod tests {
         ],
         statements: &[("read", "SELECT id, note, extra FROM items WHERE id = ?")],
         retry_safe_conditionals: &[],
+        browse_reads: &[],
     };
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

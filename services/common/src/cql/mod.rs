@@ -39,6 +39,13 @@ pub struct Schema {
     /// own earlier write did not apply. Other statements are judged by their text: reads
     /// and plain writes are retried, counters, appends and other conditionals never.
     pub retry_safe_conditionals: &'static [&'static str],
+    /// Range reads that only browse, where an answer a moment stale is harmless (a page of
+    /// the catalogue). They run at the browse consistency, which one live replica can
+    /// satisfy: Cassandra has no speculative retry for range reads, so at quorum a replica
+    /// that has just died, and that the failure detector has not yet convicted, holds them
+    /// until the statement deadline. Reads that decide anything stay at the consistency of
+    /// every statement.
+    pub browse_reads: &'static [&'static str],
 }
 
 #[derive(Clone)]
@@ -170,6 +177,7 @@ impl Cql {
         session.use_keyspace(&settings.keyspace, false).await?;
         let schema = self.inner.schema;
         repeat::check_retry_safe(schema)?;
+        repeat::check_browse_reads(schema)?;
         let reads = settings.read_profile().into_handle();
         let mut statements = HashMap::new();
         for (name, text) in schema.statements {
@@ -178,6 +186,9 @@ impl Cql {
                 .await
                 .map_err(|err| anyhow::anyhow!("preparing {name}: {err}"))?;
             allow_repeats(&mut prepared, name, text, schema, &reads);
+            if schema.browse_reads.contains(name) {
+                prepared.set_consistency(settings.browse_consistency);
+            }
             statements.insert(*name, prepared);
         }
         let ping = session
@@ -356,5 +367,42 @@ fn store_error(err: ExecutionError) -> StoreError {
         StoreError::Timeout
     } else {
         StoreError::Unavailable(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::metrics::Metrics;
+    use crate::testing::TestKeyspace;
+
+    static BROWSED: Schema = Schema {
+        migrations: &[Migration {
+            version: "0001",
+            cql: "CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY);",
+        }],
+        statements: &[
+            ("page", "SELECT id FROM items"),
+            ("item", "SELECT id FROM items WHERE id = ?"),
+        ],
+        retry_safe_conditionals: &[],
+        browse_reads: &["page"],
+    };
+
+    #[tokio::test]
+    async fn browse_reads_run_at_the_browse_consistency_and_the_rest_at_the_profiles() {
+        let keyspace = TestKeyspace::new("test_browse");
+        let Some(settings) = keyspace.reachable_settings().await else {
+            return;
+        };
+        let browse = settings.browse_consistency;
+        let metrics = Metrics::new("browse").db.clone();
+        let cql = Cql::connect_now(settings, &BROWSED, metrics, Faults::default())
+            .await
+            .unwrap();
+        let connected = cql.connected().unwrap();
+        let consistency = |name| statement(&connected, name).unwrap().get_consistency();
+        assert_eq!(consistency("page"), Some(browse));
+        assert_eq!(consistency("item"), None, "set by the execution profile");
     }
 }

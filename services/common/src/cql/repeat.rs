@@ -80,6 +80,23 @@ pub(super) fn check_retry_safe(schema: &Schema) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Only a read of the schema can be a browse read: a write at a weaker consistency could
+/// be lost with the one replica that took it.
+pub(super) fn check_browse_reads(schema: &Schema) -> anyhow::Result<()> {
+    for name in schema.browse_reads {
+        let read = schema
+            .statements
+            .iter()
+            .any(|(known, text)| known == name && repeat(name, text, &[]) == Repeat::Read);
+        if !read {
+            anyhow::bail!(
+                "{name} is listed as a browse read, but the schema has no read of that name"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +143,7 @@ mod tests {
                 ("put", "INSERT INTO t (k) VALUES (?)"),
             ],
             retry_safe_conditionals: &["claim"],
+            browse_reads: &[],
         };
         assert!(check_retry_safe(&LISTED).is_ok());
         for wrong in [&["put"], &["missing"]] {
@@ -134,6 +152,28 @@ mod tests {
                 ..LISTED
             };
             let err = check_retry_safe(&schema).unwrap_err().to_string();
+            assert!(err.contains(wrong[0]), "{err}");
+        }
+    }
+
+    #[test]
+    fn only_a_read_of_the_schema_can_be_listed_as_a_browse_read() {
+        static LISTED: Schema = Schema {
+            migrations: &[],
+            statements: &[
+                ("list", "SELECT k FROM t"),
+                ("put", "INSERT INTO t (k) VALUES (?)"),
+            ],
+            retry_safe_conditionals: &[],
+            browse_reads: &["list"],
+        };
+        assert!(check_browse_reads(&LISTED).is_ok());
+        for wrong in [&["put"], &["missing"]] {
+            let schema = Schema {
+                browse_reads: wrong,
+                ..LISTED
+            };
+            let err = check_browse_reads(&schema).unwrap_err().to_string();
             assert!(err.contains(wrong[0]), "{err}");
         }
     }

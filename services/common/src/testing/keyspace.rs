@@ -69,6 +69,7 @@ impl TestKeyspace {
             local_dc: None,
             keyspace: self.name.clone(),
             consistency: Consistency::LocalQuorum,
+            browse_consistency: Consistency::LocalOne,
             serial_consistency: SerialConsistency::LocalSerial,
             replication: std::env::var("CQL_TEST_REPLICATION")
                 .unwrap_or_else(|_| DEFAULT_REPLICATION.to_owned()),

@@ -68,6 +68,7 @@ pub static SCHEMA: Schema = Schema {
     ],
     // A repeated claim finds the name held by its own id, which `claim` counts as won.
     retry_safe_conditionals: &["claim_username"],
+    browse_reads: &[],
 };
 
 /// A username claimed this long ago by an id that still has no user row belongs to a

@@ -139,6 +139,9 @@ pub static SCHEMA: Schema = Schema {
         "set_reserved",
         "set_reservation_state",
     ],
+    // The catalogue's pages; the product page, the reservations and the audit read at the
+    // consistency of every statement.
+    browse_reads: &["list_products"],
 };
 
 /// Compare-and-set attempts on one product before giving up under extreme contention.

@@ -94,4 +94,5 @@ pub static SCHEMA: Schema = Schema {
     // A repeated insert would see its own order as another's (200, no notification), a
     // repeated transition its own status as a race lost.
     retry_safe_conditionals: &[],
+    browse_reads: &[],
 };
