@@ -45,6 +45,12 @@ pub fn replica_count() -> Result<u8> {
     replicas::count(&Layout::new())
 }
 
+/// Builds the services and the load tester as `stack up` does, in the same cargo
+/// invocation, so that a build already current compiles nothing.
+pub fn build_binaries() -> Result<()> {
+    build::build_services(&Layout::new())
+}
+
 /// The admin password the stack's user service starts with (user `admin`).
 /// A development value: the stack listens on loopback only.
 pub const ADMIN_PASSWORD: &str = "stack-admin-dev";

@@ -40,19 +40,6 @@ fn tester() -> PathBuf {
     root().join("target/debug/loadtester")
 }
 
-/// Builds the load tester (a no-op when it is current).
-pub fn build_tester() -> Result<()> {
-    let status = Command::new("cargo")
-        .current_dir(root())
-        .args(["build", "-q", "-p", "loadtester"])
-        .status()
-        .context("could not run cargo")?;
-    if !status.success() {
-        bail!("building the load tester failed ({status})");
-    }
-    Ok(())
-}
-
 /// A drill's files: the orders its clients saw acknowledged, its failed requests, and the
 /// tester's output.
 struct Files {

@@ -24,6 +24,7 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 
+use crate::stack;
 use load::Load;
 use report::{Report, Verdict};
 
@@ -85,7 +86,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         args.drills
     };
-    load::build_tester()?;
+    // The stack's own build: `cargo build -p loadtester` alone would resolve other features
+    // and compile the shared crates again.
+    stack::build_binaries()?;
     let out = drills_dir();
     std::fs::create_dir_all(&out)?;
     let mut failed = Vec::new();
