@@ -237,6 +237,12 @@ impl Selector {
         self.names.is_empty()
     }
 
+    /// Whether `component` was asked for by its own name (`backend-2`), rather than as one
+    /// of the replicas its service's name selects.
+    pub fn names_exactly(&self, component: &Component) -> bool {
+        self.names.contains(&component.name)
+    }
+
     /// The selected components the stack runs, in start order; a name beyond the replica
     /// count (`backend-3` with 2 replicas) is refused.
     pub fn running_set(&self) -> Result<Vec<Component>> {
@@ -290,6 +296,22 @@ mod tests {
         );
         let user_2 = all.iter().find(|c| c.name == "user-service-2").unwrap();
         assert_eq!(user_2.url, "http://127.0.0.1:8013/user-api/");
+    }
+
+    #[test]
+    fn only_a_replica_named_on_its_own_is_named_exactly() {
+        let selector = Selector {
+            names: vec!["backend-2".into(), "cart-service".into()],
+            count: 1,
+        };
+        let named = |name: &str| {
+            let component = catalogue(2).into_iter().find(|c| c.name == name).unwrap();
+            selector.names_exactly(&component)
+        };
+        assert!(named("backend-2"));
+        assert!(!named("backend"));
+        assert!(!named("cart-service-2"));
+        assert!(named("cart-service"));
     }
 
     #[test]

@@ -194,8 +194,10 @@ pub fn down(layout: &Layout, selector: &Selector) -> Result<()> {
     for component in selected.iter().rev() {
         let process = supervised(layout, component);
         let Some(pid) = process.running_pid()? else {
-            // A component asked for by name gets an answer even without a pid file.
-            let asked = !selector.names_all() && component.replica() <= selector.count;
+            // A component asked for by name gets an answer even without a pid file: a
+            // service's replicas up to the count, and any replica named on its own.
+            let asked = !selector.names_all()
+                && (component.replica() <= selector.count || selector.names_exactly(component));
             if process.has_pid_file() || asked {
                 println!("{:<15} was not running", component.name);
             }
