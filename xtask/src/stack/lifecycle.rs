@@ -69,6 +69,9 @@ pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
     }
     replicas::write_prometheus_targets(layout, selector.count)?;
     stop_surplus(layout, selector.count)?;
+    if prometheus {
+        replicas::wait_until_scraped(&client, selector.count);
+    }
     println!(
         "answering after {:.1} s ({} replica(s) of each service):",
         started_at.elapsed().as_secs_f64(),

@@ -3,16 +3,21 @@
 //! that must know them all: the gateway's upstream pools, Prometheus' targets and the
 //! services' own upstream lists.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use regex::Regex;
+use reqwest::blocking::Client;
 use rustix::process::{Pid, Signal, kill_process};
+use serde_json::Value;
 
 use super::components::{SERVICES, Service};
 use super::layout::Layout;
+use crate::stack::PROMETHEUS;
 
 /// Each replica is a debug build of a service holding its own connections to every
 /// Cassandra node; five of each is already twenty processes on a laptop.
@@ -144,6 +149,63 @@ pub fn write_prometheus_targets(layout: &Layout, count: u8) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// How long Prometheus may take to notice changed target files: it watches them, so a
+/// second or two.
+const TARGETS_NOTICED_WITHIN: Duration = Duration::from_secs(30);
+
+/// Waits until Prometheus scrapes `count` replicas of every service. A reproduction
+/// started at once would otherwise find one replica of a service in its targets and
+/// place its faults on that one alone. Says so and goes on if it takes too long, or
+/// nothing if Prometheus does not answer.
+pub fn wait_until_scraped(client: &Client, count: u8) {
+    let deadline = Instant::now() + TARGETS_NOTICED_WITHIN;
+    loop {
+        let Ok(scraped) = scraped_per_job(client) else {
+            return;
+        };
+        let short: Vec<String> = SERVICES
+            .iter()
+            .filter_map(|service| {
+                let found = scraped.get(service.name()).copied().unwrap_or(0);
+                (found < usize::from(count)).then(|| format!("{} ({found})", service.name()))
+            })
+            .collect();
+        if short.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            println!(
+                "Prometheus scrapes fewer than {count} replicas of {} after {} s; \
+                 faults placed on every scraped replica may miss some until it does",
+                short.join(", "),
+                TARGETS_NOTICED_WITHIN.as_secs()
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Prometheus' active targets, counted by job.
+fn scraped_per_job(client: &Client) -> Result<HashMap<String, usize>> {
+    let body: Value = client
+        .get(format!("{PROMETHEUS}/api/v1/targets?state=active"))
+        .send()?
+        .error_for_status()?
+        .json()?;
+    let mut per_job = HashMap::new();
+    for target in body["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(job) = target["labels"]["job"].as_str() {
+            *per_job.entry(job.to_owned()).or_default() += 1;
+        }
+    }
+    Ok(per_job)
 }
 
 /// A file_sd file of `targets` beside a committed one, or none when there are none.
