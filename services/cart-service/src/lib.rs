@@ -1,12 +1,14 @@
 //! The cart service: each user's cart and the checkout, on port 8001 under `/cart-api`.
 
 pub mod api;
+pub mod catalog;
 pub mod domain;
 pub mod metrics;
 pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use clap::Parser;
@@ -18,6 +20,7 @@ use shop_common::faults::FaultArgs;
 use shop_common::service::{self, Skeleton};
 use shop_common::topology;
 
+use crate::catalog::Catalog;
 use crate::metrics::CartMetrics;
 
 pub const SERVICE_NAME: &str = topology::CART.name;
@@ -47,6 +50,11 @@ pub struct Config {
         default_value_t = BaseUrls::from(topology::ORDER)
     )]
     pub order_service_url: BaseUrls,
+    /// How long a product read from the backend may decide whether a cart add or a quantity
+    /// change is accepted, in milliseconds (0: read it for every one). Refusals are always read
+    /// afresh, and the checkout reserves at the backend's current stock.
+    #[arg(long, env = "PRODUCT_CACHE_TTL_MS", default_value_t = 1_000)]
+    pub product_cache_ttl_ms: u64,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
@@ -76,7 +84,7 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let state = api::AppState {
         store,
         verifier: connections.verifier.clone(),
-        backend,
+        catalog: Catalog::new(backend, Duration::from_millis(config.product_cache_ttl_ms)),
         order_service,
         readiness: readiness.clone(),
         business: CartMetrics::new(skeleton.metrics.registry()),

@@ -3,13 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use shop_common::auth::AuthUser;
-use shop_common::client::Credentials;
 use shop_common::extract::{Json, Path};
 use shop_common::models::cart::{
     Cart, CartItemCreate, CartItemUpdate, CartTotal, CheckoutCart, GetCart, MAX_CART_LINES,
     MAX_ITEM_QUANTITY,
 };
-use shop_common::models::catalog::{GetProduct, Product, StockLine};
+use shop_common::models::catalog::{Product, StockLine};
 use shop_common::models::operation::Operation;
 use shop_common::models::order::{Order, OrderCreate, PlaceOrder};
 use shop_common::{ApiError, ApiResult, Problem};
@@ -41,7 +40,8 @@ pub async fn clear_cart(State(state): State<AppState>, caller: AuthUser) -> ApiR
     Ok(Json(state.store.clear(caller.id).await?))
 }
 
-/// Adds a product, after checking with the backend that it exists and has the stock.
+/// Adds a product, after checking with the backend that it exists and has the stock (a read
+/// of at most `PRODUCT_CACHE_TTL_MS` ago may accept it; a refusal is always read afresh).
 /// Adding a product already in the cart adds to its line.
 #[utoipa::path(post, path = "/cart/items", tag = "cart", request_body = CartItemCreate,
     security(("bearer" = [])),
@@ -73,18 +73,22 @@ async fn add_checked_item(
     create: CartItemCreate,
 ) -> ApiResult<(StatusCode, Json<Cart>)> {
     check_quantity(create.quantity)?;
-    let product = fetch_product(state, create.product_id).await?;
     let cart = state.store.get(caller.id).await?;
     let in_cart: i64 = cart
         .items
         .iter()
-        .filter(|i| i.product_id == product.id)
+        .filter(|i| i.product_id == create.product_id)
         .map(|i| i.quantity)
         .sum();
-    check_stock(&product, create.quantity, in_cart)?;
+    let product = state
+        .catalog
+        .checked(create.product_id, |product| {
+            check_stock(product, create.quantity, in_cart)
+        })
+        .await?;
     let item = NewItem {
         product_id: product.id,
-        name: product.name,
+        name: product.name.clone(),
         unit_price_cents: product.price_cents,
         quantity: create.quantity,
     };
@@ -100,20 +104,6 @@ async fn add_checked_item(
                 "a cart holds at most {MAX_CART_LINES} different products, as many as one order accepts"
             ),
         )),
-    }
-}
-
-async fn fetch_product(state: &AppState, product_id: Uuid) -> ApiResult<Product> {
-    match state
-        .backend
-        .call(&GetProduct { product_id }, Credentials::None)
-        .await
-    {
-        Ok(product) => Ok(product),
-        Err(err) if err.status() == Some(StatusCode::NOT_FOUND) => Err(ApiError::Unprocessable(
-            format!("product {product_id} does not exist"),
-        )),
-        Err(err) => Err(err.into()),
     }
 }
 
@@ -147,8 +137,12 @@ pub async fn update_item(
         .iter()
         .find(|item| item.id == item_id)
         .ok_or_else(|| no_such_item(item_id))?;
-    let product = fetch_product(&state, line.product_id).await?;
-    check_stock(&product, update.quantity, 0)?;
+    state
+        .catalog
+        .checked(line.product_id, |product| {
+            check_stock(product, update.quantity, 0)
+        })
+        .await?;
     let cart = state
         .store
         .set_quantity(caller.id, item_id, update.quantity)
@@ -156,7 +150,8 @@ pub async fn update_item(
     cart.map(Json).ok_or_else(|| no_such_item(item_id))
 }
 
-/// Stock is checked again at checkout; this only spares the customer a cart that cannot be ordered.
+/// Stock is checked again at checkout, where it is reserved; this only spares the customer a
+/// cart that cannot be ordered, so it may use a product read a moment ago (`crate::catalog`).
 fn check_stock(product: &Product, wanted: i64, in_cart: i64) -> ApiResult<()> {
     if product.stock < in_cart + wanted {
         return Err(ApiError::Conflict(format!(

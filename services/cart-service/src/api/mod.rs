@@ -13,6 +13,7 @@ use shop_common::service::ServiceInfo;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::catalog::Catalog;
 use crate::metrics::CartMetrics;
 use crate::store::CartStore;
 
@@ -30,7 +31,7 @@ pub const PREFIX: &str = shop_common::topology::CART.prefix;
 pub struct AppState {
     pub store: Arc<dyn CartStore>,
     pub verifier: Arc<TokenVerifier>,
-    pub backend: Upstream,
+    pub catalog: Catalog,
     pub order_service: Upstream,
     pub readiness: Readiness,
     pub business: CartMetrics,

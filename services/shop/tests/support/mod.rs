@@ -34,6 +34,9 @@ pub struct Options {
     pub reservation_ttl_seconds: u64,
     /// A keyspace of the test Cassandra for the order service, instead of its memory store.
     pub order_keyspace: Option<String>,
+    /// How long the cart service may use a product it read (`PRODUCT_CACHE_TTL_MS`), when
+    /// not its default.
+    pub product_cache_ttl: Option<Duration>,
 }
 
 impl Default for Options {
@@ -44,6 +47,7 @@ impl Default for Options {
             faults: false,
             reservation_ttl_seconds: 300,
             order_keyspace: None,
+            product_cache_ttl: None,
         }
     }
 }
@@ -71,6 +75,9 @@ impl TestShop {
             &mut config.order.faults,
         ] {
             faults.faults_enabled = options.faults;
+        }
+        if let Some(ttl) = options.product_cache_ttl {
+            config.cart.product_cache_ttl_ms = ttl.as_millis() as u64;
         }
         if let Some(keyspace) = options.order_keyspace {
             config.order.storage.storage = shop_common::cql::StorageKind::Cql;

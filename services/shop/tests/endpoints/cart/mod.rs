@@ -1,6 +1,7 @@
 //! The cart service under `/cart-api`: the caller's cart, its lines, totals and checkout, the
 //! admins' list of carts, health, OpenAPI.
 
+mod kept_products;
 mod lines;
 
 use reqwest::{Method, Response, StatusCode};
@@ -78,6 +79,18 @@ async fn checkout(shop: &TestShop, token: &str) -> Response {
 }
 
 /// The cart's line for a product.
+async fn delete_product(shop: &TestShop, admin: &str, product: Uuid) {
+    let deleted = shop
+        .call(
+            Method::DELETE,
+            &format!("/api/products/{product}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}
+
 fn line(cart: &Value, product: Uuid) -> &Value {
     cart["items"]
         .as_array()
@@ -235,15 +248,7 @@ async fn cart_checkout_of_a_deleted_product_is_unprocessable() {
     let (_, token) = shop.new_user().await;
     let mug = shop.new_product(&admin, 1250, 10).await;
     let before = added(&shop, &token, mug, 1).await;
-    let deleted = shop
-        .call(
-            Method::DELETE,
-            &format!("/api/products/{mug}"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    delete_product(&shop, &admin, mug).await;
     expect_refusal(
         checkout(&shop, &token).await,
         StatusCode::UNPROCESSABLE_ENTITY,
