@@ -40,9 +40,11 @@ pub async fn clear_cart(State(state): State<AppState>, caller: AuthUser) -> ApiR
     Ok(Json(state.store.clear(caller.id).await?))
 }
 
-/// Adds a product, after checking with the backend that it exists and has the stock (a read
-/// of at most `PRODUCT_CACHE_TTL_MS` ago may accept it; a refusal is always read afresh).
+/// Adds a product, after checking with the backend that it exists and has the stock.
 /// Adding a product already in the cart adds to its line.
+///
+/// A product read from the backend less than `PRODUCT_CACHE_TTL_MS` ago (1 s by default) may
+/// accept the add; a refusal is always read afresh, and the checkout reserves the stock.
 #[utoipa::path(post, path = "/cart/items", tag = "cart", request_body = CartItemCreate,
     security(("bearer" = [])),
     responses(
