@@ -64,6 +64,18 @@ impl OneInCart {
             .add_to_cart(&self.token, self.product, quantity)
             .await
     }
+
+    /// With a stock of 1 now, a second unit is refused, and the cart stays as it was.
+    async fn expect_a_second_unit_refused(&self) {
+        expect_refusal(
+            self.add(1).await,
+            StatusCode::CONFLICT,
+            "conflict",
+            "only 1 of",
+        )
+        .await;
+        assert_eq!(cart(&self.shop, &self.token).await, self.cart);
+    }
 }
 
 #[tokio::test]
@@ -109,14 +121,7 @@ async fn a_product_that_ran_out_is_refused_once_its_copy_expires() {
     one.change_product(json!({"stock": 1})).await;
     tokio::time::sleep(SHORT * 2).await;
 
-    expect_refusal(
-        one.add(1).await,
-        StatusCode::CONFLICT,
-        "conflict",
-        "only 1 of",
-    )
-    .await;
-    assert_eq!(cart(&one.shop, &one.token).await, one.cart);
+    one.expect_a_second_unit_refused().await;
 }
 
 #[tokio::test]
@@ -150,11 +155,5 @@ async fn with_no_ttl_every_add_reads_the_backend() {
     let one = OneInCart::start(Duration::ZERO, 5).await;
     one.change_product(json!({"stock": 1})).await;
 
-    expect_refusal(
-        one.add(1).await,
-        StatusCode::CONFLICT,
-        "conflict",
-        "only 1 of",
-    )
-    .await;
+    one.expect_a_second_unit_refused().await;
 }
