@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -19,10 +20,10 @@ pub const CATALOGUE_STOCK: i64 = 1_000_000;
 /// The password of the accounts the credential stuffer attacks.
 pub const VICTIM_PASSWORD: &str = "victim-password-not-guessed";
 pub const VICTIMS: usize = 3;
-/// How often the admin login is tried while the gateway answers 429, backing off a little
-/// longer each time (7 s in all, well past the gateway's 2 s burst).
-const ADMIN_LOGIN_ATTEMPTS: u32 = 8;
-const ADMIN_LOGIN_BACKOFF: Duration = Duration::from_millis(250);
+/// How often a seeding request is sent while its answer says to try again, backing off a
+/// little longer each time (7 s in all, well past the gateway's 2 s burst of logins).
+const ATTEMPTS: u32 = 8;
+const BACKOFF: Duration = Duration::from_millis(250);
 
 const CATEGORIES: &[(&str, &[&str])] = &[
     (
@@ -130,6 +131,23 @@ fn wanted() -> Vec<(String, &'static str, i64)> {
     products
 }
 
+/// Sends the request `build` makes until its status is none of `again` or [`ATTEMPTS`]
+/// run out, and returns the last response.
+async fn send_until_settled(
+    build: impl Fn() -> reqwest::RequestBuilder,
+    again: &[StatusCode],
+) -> reqwest::Result<reqwest::Response> {
+    let mut attempt = 1;
+    loop {
+        let response = build().send().await?;
+        if !again.contains(&response.status()) || attempt == ATTEMPTS {
+            return Ok(response);
+        }
+        tokio::time::sleep(BACKOFF * attempt).await;
+        attempt += 1;
+    }
+}
+
 pub struct Seeder<'a> {
     pub http: reqwest::Client,
     pub routes: &'a Routes,
@@ -141,29 +159,22 @@ impl Seeder<'_> {
     /// a real client would, before the login counts as failed.
     pub async fn admin_token(&self, username: &str, password: &str) -> anyhow::Result<String> {
         let url = self.routes.url("/user-api/token");
-        let mut attempt = 1;
-        let response = loop {
-            let response = self
-                .http
-                .post(&url)
-                .form(&[("username", username), ("password", password)])
-                .send()
-                .await
-                .with_context(|| format!("cannot reach the user service at {url}"))?;
-            if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS
-                || attempt == ADMIN_LOGIN_ATTEMPTS
-            {
-                break response;
-            }
-            tokio::time::sleep(ADMIN_LOGIN_BACKOFF * attempt).await;
-            attempt += 1;
-        };
+        let response = send_until_settled(
+            || {
+                self.http
+                    .post(&url)
+                    .form(&[("username", username), ("password", password)])
+            },
+            &[StatusCode::TOO_MANY_REQUESTS],
+        )
+        .await
+        .with_context(|| format!("cannot reach the user service at {url}"))?;
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap_or_default();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        if status == StatusCode::TOO_MANY_REQUESTS {
             bail!(
                 "the admin login as {username:?} was still refused with {status} after \
-                 {ADMIN_LOGIN_ATTEMPTS} tries: {body}; the gateway limits logins per address"
+                 {ATTEMPTS} tries: {body}; the gateway limits logins per address"
             );
         }
         if !status.is_success() {
@@ -295,16 +306,23 @@ impl Seeder<'_> {
         let mut victims = Vec::new();
         for i in 0..VICTIMS {
             let username = format!("loadtest-victim-{i}");
-            let response = self
-                .http
-                .post(self.routes.url("/user-api/users/register"))
-                .json(&json!({
-                    "username": username,
-                    "email": format!("{username}@example.com"),
-                    "password": VICTIM_PASSWORD,
-                }))
-                .send()
-                .await?;
+            let body = json!({
+                "username": username,
+                "email": format!("{username}@example.com"),
+                "password": VICTIM_PASSWORD,
+            });
+            // Workers seeding at once race for the same names; the loser's lightweight
+            // transaction may time out (503) before it can see the winner's row, and a
+            // second try finds it (409). A registration is safe to send again.
+            let response = send_until_settled(
+                || {
+                    self.http
+                        .post(self.routes.url("/user-api/users/register"))
+                        .json(&body)
+                },
+                &[StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT],
+            )
+            .await?;
             // 409: registered by an earlier run.
             if !(response.status().is_success() || response.status().as_u16() == 409) {
                 bail!("registering {username} failed with {}", response.status());
@@ -316,5 +334,59 @@ impl Seeder<'_> {
             flash,
             victims,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A server answering each request on a new connection with the next of `statuses`.
+    async fn answering(statuses: &'static [u16]) -> (String, tokio::task::JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let mut served = 0;
+            for status in statuses {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                served += 1;
+            }
+            served
+        });
+        (url, server)
+    }
+
+    #[tokio::test]
+    async fn a_request_answered_again_later_is_sent_until_it_settles() {
+        let (url, server) = answering(&[503, 504, 409]).await;
+        let http = reqwest::Client::new();
+        let again = [StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT];
+        let response = send_until_settled(|| http.post(&url), &again)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert_eq!(server.await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn any_other_answer_is_returned_at_once() {
+        let (url, server) = answering(&[500, 201]).await;
+        let http = reqwest::Client::new();
+        let response = send_until_settled(|| http.post(&url), &[StatusCode::SERVICE_UNAVAILABLE])
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        server.abort();
     }
 }
