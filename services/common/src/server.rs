@@ -103,7 +103,7 @@ fn with_middleware(
     // request pays nothing for it, not even a check.
     let set_id = SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid);
     let propagate_id = PropagateRequestIdLayer::new(REQUEST_ID.clone());
-    let track = middleware::from_fn_with_state(metrics.http.clone(), metrics::track_requests);
+    let track = metrics::TrackRequestsLayer::new(&metrics.http);
     match (settings.request_telemetry, settings.request_tracing) {
         (true, true) => router.layer(
             ServiceBuilder::new()

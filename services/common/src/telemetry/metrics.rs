@@ -2,12 +2,13 @@
 //! HTTP server, per-upstream client metrics, process metrics and build info.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
-use axum::middleware::Next;
+use axum::http::{self, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -15,6 +16,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use tower::{Layer, Service};
 
 /// Resolves both ~1 ms handlers and multi-second stalls.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -238,31 +240,130 @@ pub async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
         .into_response()
 }
 
-/// Middleware: counts and times every request by method, route template and status.
-pub async fn track_requests(
-    State(http): State<HttpMetrics>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let method = bounded_method(request.method());
-    // A clone of the matched path shares its text rather than copying it.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let synthetic = super::trace::is_synthetic(request.headers());
-    http.in_flight.inc();
-    let _in_flight = DecrementOnDrop(&http.in_flight);
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status();
-    let labels = [method, route, status.as_str()];
-    http.requests.with_label_values(&labels).inc();
-    if synthetic {
-        http.synthetic.with_label_values(&labels).inc();
+/// Counts and times every request by method, route template and status: a tower layer
+/// rather than an axum `from_fn` middleware, which boxes the inner service and the future
+/// and clones the metrics for every request.
+#[derive(Clone)]
+pub struct TrackRequestsLayer {
+    http: Arc<HttpMetrics>,
+}
+
+impl TrackRequestsLayer {
+    pub fn new(http: &HttpMetrics) -> Self {
+        Self {
+            http: Arc::new(http.clone()),
+        }
     }
-    http.duration
-        .with_label_values(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    response
+}
+
+impl<S> Layer<S> for TrackRequestsLayer {
+    type Service = TrackRequests<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TrackRequests {
+            inner,
+            http: self.http.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TrackRequests<S> {
+    inner: S,
+    http: Arc<HttpMetrics>,
+}
+
+impl<S, B> Service<Request> for TrackRequests<S>
+where
+    S: Service<Request, Response = http::Response<B>>,
+{
+    type Response = http::Response<B>;
+    type Error = S::Error;
+    type Future = TrackedResponse<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let observation = Observation {
+            method: bounded_method(request.method()),
+            // A clone of the matched path shares its text rather than copying it.
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            synthetic: super::trace::is_synthetic(request.headers()),
+            started: Instant::now(),
+            in_flight: InFlight::start(&self.http),
+        };
+        TrackedResponse {
+            inner: self.inner.call(request),
+            observation: Some(observation),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's response, observed when it is ready.
+    pub struct TrackedResponse<F> {
+        #[pin]
+        inner: F,
+        observation: Option<Observation>,
+    }
+}
+
+impl<F, B, E> Future for TrackedResponse<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(observation)) = (&result, this.observation.take()) {
+            observation.record(response.status());
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// What is known of a request before its response.
+struct Observation {
+    method: &'static str,
+    route: Option<MatchedPath>,
+    synthetic: bool,
+    started: Instant,
+    in_flight: InFlight,
+}
+
+impl Observation {
+    fn record(self, status: StatusCode) {
+        let http = &self.in_flight.0;
+        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let labels = [self.method, route, status.as_str()];
+        http.requests.with_label_values(&labels).inc();
+        if self.synthetic {
+            http.synthetic.with_label_values(&labels).inc();
+        }
+        http.duration
+            .with_label_values(&labels)
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// A request in flight; keeps the gauge right when a request is cancelled mid-way.
+struct InFlight(Arc<HttpMetrics>);
+
+impl InFlight {
+    fn start(http: &Arc<HttpMetrics>) -> Self {
+        http.in_flight.inc();
+        Self(http.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
 }
 
 /// A client can send any method name; only known ones become label values.
@@ -276,15 +377,6 @@ fn bounded_method(method: &Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
-    }
-}
-
-/// Keeps the in-flight gauge right when a request is cancelled mid-way.
-struct DecrementOnDrop<'a>(&'a IntGauge);
-
-impl Drop for DecrementOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
     }
 }
 
@@ -375,6 +467,41 @@ mod tests {
             !other.contains("http_client_requests_total{"),
             "metrics do not leak between services"
         );
+    }
+
+    #[tokio::test]
+    async fn each_response_is_counted_and_a_cancelled_request_leaves_the_in_flight_gauge() {
+        use axum::Router;
+        use axum::body::Body;
+        use tower::ServiceExt;
+
+        let metrics = Metrics::new("test");
+        let router = Router::new()
+            .route("/items/{id}", axum::routing::get(|| async { "item" }))
+            .route(
+                "/slow",
+                axum::routing::get(std::future::pending::<&'static str>),
+            )
+            .layer(TrackRequestsLayer::new(&metrics.http));
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(get("/items/7")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let slow = tokio::spawn(router.oneshot(get("/slow")));
+        tokio::task::yield_now().await;
+        assert_eq!(
+            metrics.http.in_flight.get(),
+            1,
+            "the slow request is in flight"
+        );
+        slow.abort();
+        let _ = slow.await;
+        assert_eq!(metrics.http.in_flight.get(), 0);
+        let text = String::from_utf8(metrics.encode()).unwrap();
+        assert!(
+            text.contains(r#"http_server_requests_total{method="GET",route="/items/{id}",status="200",service="test"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"route="/slow""#), "{text}");
     }
 
     #[test]

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{self, HeaderMap};
 use opentelemetry::global;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
@@ -25,14 +24,16 @@ pub fn request_span(request: &Request) -> Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
+    // Plain `&str` values rather than `%` (Display): each layer then takes the text as it
+    // is instead of running it through the formatting machinery.
     let span = tracing::info_span!(
         "request",
         otel.name = %format_args!("{method} {route}"),
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = %method,
-        http.route = %route,
-        url.path = %request.uri().path(),
+        http.request.method = method,
+        http.route = route,
+        url.path = request.uri().path(),
         http.response.status_code = Empty,
         trace_id = Empty,
     );
@@ -73,7 +74,7 @@ pub fn is_synthetic(headers: &HeaderMap) -> bool {
 
 /// Sets the status on the exported span. Only a server error also records it as a field,
 /// for the `response failed` line that is logged next.
-pub fn record_response(response: &Response, _latency: Duration, span: &Span) {
+pub fn record_response<B>(response: &http::Response<B>, _latency: Duration, span: &Span) {
     let status = response.status();
     if status.is_server_error() {
         span.record("http.response.status_code", status.as_u16());
