@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::client::{Credentials, Upstream};
 use crate::models::identity::FetchSigningKeys;
 use crate::problem::ApiError;
+use crate::verified_tokens::VerifiedTokens;
 
 pub const ISSUER: &str = "shop-user-service";
 pub const AUDIENCE: &str = "shop";
@@ -141,6 +142,7 @@ pub struct TokenVerifier {
     source: KeySource,
     validation: Validation,
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    verified: VerifiedTokens,
 }
 
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
@@ -174,12 +176,24 @@ impl TokenVerifier {
         Self {
             keys: RwLock::new(keys),
             source,
+            verified: VerifiedTokens::new(validation.leeway),
             validation,
             last_refresh: tokio::sync::Mutex::new(None),
         }
     }
 
+    /// The token's claims if it is valid; a token verified before and not expired since is
+    /// not checked again (see [`VerifiedTokens`]).
     pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        if let Some(claims) = self.verified.get(token) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signature(token).await?;
+        self.verified.keep(token, &claims);
+        Ok(claims)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Claims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token())?;
         let kid = header.kid.ok_or_else(invalid_token)?;
         if let Some(claims) = self.verify_with_known_key(token, &kid)? {
@@ -408,6 +422,36 @@ mod tests {
         let token = signer.sign("a-subject", "alice", Role::Admin).unwrap();
         let claims = verifier.verify(&token).await.unwrap();
         assert_eq!((claims.name.as_str(), claims.role), ("alice", Role::Admin));
+    }
+
+    #[tokio::test]
+    async fn a_token_verified_once_still_refuses_its_altered_copies() {
+        let signer = signer();
+        let verifier = TokenVerifier::from_jwks(&signer.jwks());
+        let token = signer.sign("a-subject", "alice", Role::User).unwrap();
+        verifier.verify(&token).await.unwrap();
+        let (unsigned, signature) = token.rsplit_once('.').unwrap();
+        let other_signature = signer.sign("a-subject", "alice", Role::Admin).unwrap();
+        let grafted = format!("{unsigned}.{}", other_signature.rsplit_once('.').unwrap().1);
+        let promoted = {
+            let (header, rest) = token.split_once('.').unwrap();
+            let payload = rest.split_once('.').unwrap().0;
+            let mut claims: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+            claims["role"] = serde_json::json!("admin");
+            let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+            format!("{header}.{payload}.{signature}")
+        };
+        for altered in [grafted, promoted] {
+            assert!(
+                matches!(
+                    verifier.verify(&altered).await,
+                    Err(ApiError::Unauthorized(_))
+                ),
+                "{altered}"
+            );
+        }
+        assert_eq!(verifier.verify(&token).await.unwrap().role, Role::User);
     }
 
     #[tokio::test]

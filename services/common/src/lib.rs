@@ -24,5 +24,6 @@ pub mod telemetry;
 pub mod testing;
 pub mod topology;
 pub mod validate;
+pub mod verified_tokens;
 
 pub use problem::{ApiError, ApiResult, Problem};
