@@ -120,6 +120,9 @@ fn service_env(command: &mut Command, service: &Service, store: Store, telemetry
         "REQUEST_TELEMETRY",
         "REQUEST_TRACING",
         "FAULTS_ENABLED",
+        "PRODUCT_CACHE_TTL_MS",
+        "CQL_CONSISTENCY",
+        "CQL_BROWSE_CONSISTENCY",
         "RUST_LOG",
         "SERVICE_CLIENT_SECRET",
     ] {
