@@ -4,7 +4,10 @@
 //! The store may not answer at start-up: a CQL store connects in the background, and the
 //! database may be down for a while. Start-up then neither waits nor fails: the service
 //! starts (its health endpoints say why it is not ready; requests that need the store get
-//! 503) and a background task tries again, backing off, until the store answers. Waiting
+//! 503) and a background task tries again, backing off, until the store answers. The
+//! service is not ready until the account exists ([`AdminAccountCheck`]): a client that
+//! waits for readiness and then logs in as admin must not find the store answering and
+//! the account still missing. Waiting
 //! would leave nothing listening to tell why; failing would turn a database outage into a
 //! crash loop. A store that answers at once (the memory store, or a database already
 //! connected) settles it before the service serves anything. Every attempt inserts the same
@@ -17,10 +20,12 @@
 //! already registered), the bootstrap refuses to make it an admin and says so.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use shop_common::auth::Role;
+use shop_common::health::HealthCheck;
 use shop_common::store::StoreError;
 use uuid::Uuid;
 
@@ -28,9 +33,35 @@ use crate::domain::{StoredUser, User, UserChange};
 use crate::passwords::PasswordHasher;
 use crate::store::{InsertOutcome, UserStore};
 
-/// The first wait before trying again, doubled after every failure up to [`RETRY_MAX`].
+/// The first wait before trying again, doubled after every failure up to [`RETRY_MAX`]:
+/// short, since the service is unready until the account exists.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(4);
+
+/// Readiness check: the admin account exists with the configured password.
+#[derive(Default)]
+pub struct AdminAccountCheck(AtomicBool);
+
+impl AdminAccountCheck {
+    fn settle(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[async_trait::async_trait]
+impl HealthCheck for AdminAccountCheck {
+    fn name(&self) -> &'static str {
+        "admin_account"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.0.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err("the admin account is not created yet".to_owned())
+        }
+    }
+}
 
 /// The admin account the service keeps.
 pub struct AdminAccount {
@@ -53,12 +84,14 @@ pub enum BootstrapError {
 }
 
 /// Makes sure the admin account exists with the configured password; see the module
-/// comment for what happens when the store does not answer yet.
+/// comment for what happens when the store does not answer yet. The check it returns
+/// passes once the account exists.
 pub async fn run(
     account: AdminAccount,
     store: Arc<dyn UserStore>,
     hasher: PasswordHasher,
-) -> Result<(), BootstrapError> {
+) -> Result<Arc<AdminAccountCheck>, BootstrapError> {
+    let settled = Arc::new(AdminAccountCheck::default());
     let admin = StoredUser {
         user: User {
             id: Uuid::new_v4(),
@@ -78,14 +111,22 @@ pub async fn run(
         Err(BootstrapError::Store(err)) => {
             tracing::info!(error = %err, "the store does not answer yet: the admin account will be created when it does");
         }
-        settled => return settled,
+        Ok(()) => {
+            settled.settle();
+            return Ok(settled);
+        }
+        Err(err) => return Err(err),
     }
+    let check = settled.clone();
     tokio::spawn(async move {
         let mut wait = RETRY_FIRST;
         loop {
             tokio::time::sleep(wait).await;
             match ensure_admin(store.as_ref(), &admin, &password, hasher).await {
-                Ok(()) => return,
+                Ok(()) => {
+                    check.settle();
+                    return;
+                }
                 Err(BootstrapError::Store(err)) => {
                     wait = (wait * 2).min(RETRY_MAX);
                     tracing::warn!(error = %err, retry_in_seconds = wait.as_secs(),
@@ -98,7 +139,7 @@ pub async fn run(
             }
         }
     });
-    Ok(())
+    Ok(settled)
 }
 
 /// Creates the admin, or brings its password in line with the configured one.
@@ -157,6 +198,22 @@ mod tests {
                 .await
                 .unwrap(),
         }
+    }
+
+    #[tokio::test]
+    async fn the_service_is_unready_until_the_admin_account_exists() {
+        assert!(AdminAccountCheck::default().check().await.is_err());
+        let store: Arc<dyn UserStore> = Arc::new(MemoryUserStore::new());
+        let admin = AdminAccount {
+            username: "admin".into(),
+            email: "admin@example.com".into(),
+            password: "a-password".into(),
+        };
+        let check = run(admin, store.clone(), PasswordHasher::new(4))
+            .await
+            .unwrap();
+        assert!(store.by_username("admin").await.unwrap().is_some());
+        assert_eq!(check.check().await, Ok(()));
     }
 
     #[tokio::test]

@@ -137,7 +137,7 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
         password: config.admin_password()?,
     };
     let admin_username = admin.username.clone();
-    bootstrap::run(admin, store.clone(), hasher).await?;
+    let admin_account = bootstrap::run(admin, store.clone(), hasher).await?;
 
     let upstreams = skeleton.upstreams(&config.upstream);
     let cart_service = upstreams.upstream(topology::CART.name, &config.cart_service_url);
@@ -145,6 +145,7 @@ pub async fn app(config: &Config) -> anyhow::Result<Router> {
     let readiness = Skeleton::readiness(
         store.clone(),
         vec![
+            admin_account,
             Arc::new(UpstreamCheck(cart_service.clone())),
             Arc::new(UpstreamCheck(order_service.clone())),
         ],

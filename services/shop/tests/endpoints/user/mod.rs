@@ -412,7 +412,7 @@ async fn user_service_health_endpoints_report_store_and_dependencies() {
     assert_healthy(
         &shop,
         "/user-api",
-        &["cart-service", "order-service", "store"],
+        &["admin_account", "cart-service", "order-service", "store"],
     )
     .await;
 }
