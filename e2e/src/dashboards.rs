@@ -3,7 +3,8 @@
 //! variables replaced by values that match anything.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
@@ -15,6 +16,11 @@ use crate::rules::{Rules, known_reason};
 
 /// Where Grafana dashboards live; each one's expressions are checked like the rules'.
 const DASHBOARD_DIRS: &[&str] = &["observability/grafana/dashboards", "grafana/dashboards"];
+
+/// How long a dashboard may take to show data: a freshly started Cassandra node's JMX
+/// exporter answers its first scrapes slowly, so its series can trail the stack's start.
+const SETTLE: Duration = Duration::from_secs(60);
+const SETTLE_POLL: Duration = Duration::from_secs(5);
 
 /// What Grafana's interval variables become: Prometheus needs a duration there.
 const INTERVAL: &str = "5m";
@@ -48,58 +54,68 @@ impl E2e {
                 "dashboard {shown}: every expression reads existing metrics and returns data"
             );
             self.check_unit(&name, |e2e| {
-                let dashboard: Value = serde_json::from_str(&fs::read_to_string(&file)?)
-                    .with_context(|| format!("{shown} is not JSON"))?;
-                let mut panels = Vec::new();
-                collect_exprs(&dashboard, &mut panels);
-                let present = e2e.metric_names_present()?;
-                let mut problems = Vec::new();
-                let mut known = 0;
-                let mut count = 0;
-                for (panel, exprs) in &panels {
-                    // A panel shows something when one of its queries has data (a 3xx
-                    // series next to 2xx/4xx/5xx is legitimately empty).
-                    let mut shows = false;
-                    let mut checked = false;
-                    for expr in exprs {
-                        count += 1;
-                        let expr = grafana_to_promql(expr)?;
-                        let names = metric_names(&expr);
-                        if names.iter().all(|name| name.starts_with("ALERTS")) {
-                            // Empty while nothing fires, which is the normal state.
-                            continue;
-                        }
-                        let missing: Vec<&String> = names
-                            .iter()
-                            .filter(|name| !present.contains(*name))
-                            .collect();
-                        if missing.is_empty() && !e2e.query(&expr)?.is_empty() {
-                            shows = true;
-                            continue;
-                        }
-                        // Known-missing metrics excuse an expression only while they are
-                        // missing: once they exist, their panel is checked like any other.
-                        if known_reason(&expr, rules).is_some() {
-                            known += 1;
-                            continue;
-                        }
-                        checked = true;
-                        if !missing.is_empty() {
-                            problems
-                                .push(format!("panel {panel}: `{expr}` reads missing {missing:?}"));
-                        }
-                    }
-                    if checked && !shows {
-                        problems.push(format!("panel {panel}: no query returns data"));
+                let deadline = Instant::now() + SETTLE;
+                loop {
+                    match e2e.dashboard_shows_data(&file, &shown, rules) {
+                        Err(_) if Instant::now() < deadline => std::thread::sleep(SETTLE_POLL),
+                        settled => return settled,
                     }
                 }
-                ensure!(problems.is_empty(), "{}", problems.join("; "));
-                Ok(format!(
-                    "{} panels, {count} expressions ({known} read known-missing metrics)",
-                    panels.len()
-                ))
             });
         }
+    }
+
+    /// One look at a dashboard: its panels' expressions against what Prometheus has now.
+    fn dashboard_shows_data(&mut self, file: &Path, shown: &str, rules: &Rules) -> Result<String> {
+        let dashboard: Value = serde_json::from_str(&fs::read_to_string(file)?)
+            .with_context(|| format!("{shown} is not JSON"))?;
+        let mut panels = Vec::new();
+        collect_exprs(&dashboard, &mut panels);
+        let present = self.metric_names_present()?;
+        let mut problems = Vec::new();
+        let mut known = 0;
+        let mut count = 0;
+        for (panel, exprs) in &panels {
+            // A panel shows something when one of its queries has data (a 3xx
+            // series next to 2xx/4xx/5xx is legitimately empty).
+            let mut shows = false;
+            let mut checked = false;
+            for expr in exprs {
+                count += 1;
+                let expr = grafana_to_promql(expr)?;
+                let names = metric_names(&expr);
+                if names.iter().all(|name| name.starts_with("ALERTS")) {
+                    // Empty while nothing fires, which is the normal state.
+                    continue;
+                }
+                let missing: Vec<&String> = names
+                    .iter()
+                    .filter(|name| !present.contains(*name))
+                    .collect();
+                if missing.is_empty() && !self.query(&expr)?.is_empty() {
+                    shows = true;
+                    continue;
+                }
+                // Known-missing metrics excuse an expression only while they are
+                // missing: once they exist, their panel is checked like any other.
+                if known_reason(&expr, rules).is_some() {
+                    known += 1;
+                    continue;
+                }
+                checked = true;
+                if !missing.is_empty() {
+                    problems.push(format!("panel {panel}: `{expr}` reads missing {missing:?}"));
+                }
+            }
+            if checked && !shows {
+                problems.push(format!("panel {panel}: no query returns data"));
+            }
+        }
+        ensure!(problems.is_empty(), "{}", problems.join("; "));
+        Ok(format!(
+            "{} panels, {count} expressions ({known} read known-missing metrics)",
+            panels.len()
+        ))
     }
 }
 
