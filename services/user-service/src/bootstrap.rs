@@ -4,16 +4,15 @@
 //! The store may not answer at start-up: a CQL store connects in the background, and the
 //! database may be down for a while. Start-up then neither waits nor fails: the service
 //! starts (its health endpoints say why it is not ready; requests that need the store get
-//! 503) and a background task tries again, backing off, until the store answers. The
-//! service is not ready until the account exists ([`AdminAccountCheck`]): a client that
-//! waits for readiness and then logs in as admin must not find the store answering and
-//! the account still missing. Waiting
+//! 503) and a background task tries again, backing off, until the store answers. Waiting
 //! would leave nothing listening to tell why; failing would turn a database outage into a
-//! crash loop. A store that answers at once (the memory store, or a database already
-//! connected) settles it before the service serves anything. Every attempt inserts the same
-//! account (same id), so an attempt whose answer was lost is completed by the next rather
-//! than refused as a taken username; instances that start together create one admin, as the
-//! username is claimed with a lightweight transaction.
+//! crash loop. The service is not ready until the account exists ([`AdminAccountCheck`]):
+//! a client that waits for readiness and then logs in as admin must not find the store
+//! answering and the account still missing. A store that answers at once (the memory
+//! store, or a database already connected) settles it before the service serves anything.
+//! Every attempt inserts the same account (same id), so an attempt whose answer was lost
+//! is completed by the next rather than refused as a taken username; instances that start
+//! together create one admin, as the username is claimed with a lightweight transaction.
 //!
 //! Registration refuses the admin's username, so nobody can claim it while the store is
 //! away; should an ordinary account hold it anyway (ADMIN_USERNAME changed to a name
