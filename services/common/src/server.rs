@@ -21,6 +21,7 @@ use crate::openapi;
 use crate::problem::ApiError;
 use crate::service::ServiceInfo;
 use crate::telemetry::metrics::{self, Metrics};
+use crate::telemetry::server_span::ServerSpanLayer;
 use crate::telemetry::trace;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -76,11 +77,12 @@ pub fn assemble(
             InternalRoutes(format!("{}/internal/", info.prefix)),
             hide_internal_routes,
         ));
-    with_middleware(router, settings, &metrics, faults)
+    with_middleware(router, info.name, settings, &metrics, faults)
 }
 
 fn with_middleware(
     router: Router,
+    service_name: &'static str,
     settings: &HttpSettings,
     metrics: &Metrics,
     faults: &Faults,
@@ -108,9 +110,10 @@ fn with_middleware(
         (true, true) => router.layer(
             ServiceBuilder::new()
                 .layer(set_id)
+                .layer(ServerSpanLayer::new(service_name))
                 .layer(
                     TraceLayer::new_for_http()
-                        .make_span_with(trace::request_span)
+                        .make_span_with(trace::log_span)
                         .on_response(trace::record_response),
                 )
                 .layer(propagate_id)
@@ -227,7 +230,7 @@ mod tests {
             request_telemetry,
             request_tracing: true,
         };
-        with_middleware(router, &settings, metrics, &faults)
+        with_middleware(router, "test", &settings, metrics, &faults)
     }
 
     /// Serves one request; returns whether it carried a request id and was counted.
@@ -252,6 +255,7 @@ mod tests {
     async fn a_failed_request_is_logged_with_its_callers_trace_id_and_its_status() {
         let captured = crate::telemetry::Captured::default();
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        opentelemetry::global::set_tracer_provider(provider.clone());
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );

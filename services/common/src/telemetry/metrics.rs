@@ -367,7 +367,7 @@ impl Drop for InFlight {
 }
 
 /// A client can send any method name; only known ones become label values.
-fn bounded_method(method: &Method) -> &'static str {
+pub(crate) fn bounded_method(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",

@@ -4,6 +4,7 @@
 
 pub mod logs;
 pub mod metrics;
+pub mod server_span;
 mod span_fields;
 pub mod trace;
 
@@ -23,7 +24,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, fmt};
+use tracing_subscriber::{Layer, fmt};
 
 /// Flushes buffered spans and log lines when dropped, at the end of `main`.
 pub struct TelemetryGuard {
@@ -67,9 +68,10 @@ pub fn init(service_name: &'static str) -> anyhow::Result<TelemetryGuard> {
         Ok("text") => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Tests and the all-in-one binary may call this more than once; the first one wins.
-    let _already_installed = layers(
+    let filter = level_filter();
+    // Tests and the all-in-one binary may call this more than once; the first one wins,
+    // for the request spans (see `server_span`) as for the others.
+    let installed = layers(
         &provider,
         logs.as_ref(),
         service_name,
@@ -78,6 +80,9 @@ pub fn init(service_name: &'static str) -> anyhow::Result<TelemetryGuard> {
     )
     .with(filter)
     .try_init();
+    if installed.is_ok() {
+        global::set_tracer_provider(provider.clone());
+    }
     Ok(TelemetryGuard { provider, logs })
 }
 
@@ -149,13 +154,19 @@ where
     // for async work), and the OpenTelemetry context made active at every poll unless log
     // lines are shipped: the log bridge takes a line's trace and span ids from it, nothing
     // else here reads it (outbound calls take their context from the tracing span).
+    // The request's own span is exported by `server_span`; its log span stays out.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service_name))
         .with_location(false)
         .with_target(false)
         .with_threads(false)
         .with_tracked_inactivity(false)
-        .with_context_activation(shipping.is_some());
+        .with_context_activation(shipping.is_some())
+        .with_filter(
+            Targets::new()
+                .with_default(LevelFilter::TRACE)
+                .with_target(trace::LOG_SPAN_TARGET, LevelFilter::OFF),
+        );
     let logs = if json {
         fmt::layer()
             .json()
@@ -189,6 +200,21 @@ where
         .with(otel)
         .with(logs)
         .with(shipped)
+}
+
+/// The levels `RUST_LOG` sets (`info` when unset): per target, as `Targets` reads them.
+///
+/// Not `EnvFilter`: its span and field directives make it take a lock whenever a span is
+/// entered or left, which every request pays for several times.
+fn level_filter() -> Targets {
+    const DEFAULT: &str = "info";
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| DEFAULT.to_owned());
+    directives.parse().unwrap_or_else(|err| {
+        eprintln!(
+            "RUST_LOG={directives:?} is not a list of levels per target ({err}): using {DEFAULT}"
+        );
+        DEFAULT.parse().expect("a level")
+    })
 }
 
 /// Who is speaking, on every span and log line exported.

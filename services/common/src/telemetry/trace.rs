@@ -1,6 +1,6 @@
-//! W3C trace context and baggage across services: accepted on every inbound request,
-//! injected into every outbound call; request spans named and attributed per the
-//! OpenTelemetry HTTP semantic conventions, and marked when the traffic is synthetic.
+//! W3C trace context and baggage across services: accepted on every inbound request (see
+//! [`super::server_span`]), injected into every outbound call; the log span that carries a
+//! request's trace id into its log lines; synthetic traffic told by its baggage.
 
 use std::time::Duration;
 
@@ -8,49 +8,41 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{self, HeaderMap};
 use opentelemetry::global;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderInjector;
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// The server span of a request, child of the caller's span when a `traceparent` came in.
+/// The target of the log span: the OpenTelemetry layer leaves it out, since the server
+/// span is exported by [`super::server_span`].
+pub(crate) const LOG_SPAN_TARGET: &str = "shop::request";
+
+/// The span every log line written while serving a request is written in: the request's
+/// route and its trace id (from the server span, current by then), and its status once it
+/// fails.
 ///
-/// The log layer keeps a JSON copy of a span's fields and re-parses it on every later
-/// `record`, so a request records one field after its start (`trace_id`, which every log
-/// line written while serving it carries) and, unless it fails, none at its end.
-pub fn request_span(request: &Request) -> Span {
-    let method = request.method().as_str();
+/// Few fields, all known at its start: the JSON log layer formats them when the span opens,
+/// whether or not a line is ever written in it, and a field recorded later costs a second
+/// pass (only a failure's status is).
+pub fn log_span(request: &Request) -> Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    // Plain `&str` values rather than `%` (Display): each layer then takes the text as it
-    // is instead of running it through the formatting machinery.
-    let span = tracing::info_span!(
+    let context = opentelemetry::Context::current();
+    let server_span = context.span();
+    let span_context = server_span.span_context();
+    let trace_id = span_context
+        .is_valid()
+        .then(|| tracing::field::display(span_context.trace_id()));
+    tracing::info_span!(
+        target: LOG_SPAN_TARGET,
         "request",
-        otel.name = %format_args!("{method} {route}"),
-        otel.kind = "server",
-        otel.status_code = Empty,
-        http.request.method = method,
+        http.request.method = request.method().as_str(),
         http.route = route,
-        url.path = request.uri().path(),
+        trace_id,
         http.response.status_code = Empty,
-        trace_id = Empty,
-    );
-    let parent = global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(request.headers()))
-    });
-    let _ = span.set_parent(parent);
-    if is_synthetic(request.headers()) {
-        // On the exported span only: the log layer never sees it, so it costs no re-parse.
-        span.set_attribute("synthetic_request", true);
-    }
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
-    if span_context.is_valid() {
-        span.record("trace_id", tracing::field::display(span_context.trace_id()));
-    }
-    span
+    )
 }
 
 /// The baggage member a load test puts on every request (W3C baggage).
@@ -72,15 +64,12 @@ pub fn is_synthetic(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Sets the status on the exported span. Only a server error also records it as a field,
-/// for the `response failed` line that is logged next.
+/// A server error's status, for the `response failed` line that is logged next (the
+/// exported span has it from [`super::server_span`]).
 pub fn record_response<B>(response: &http::Response<B>, _latency: Duration, span: &Span) {
     let status = response.status();
     if status.is_server_error() {
         span.record("http.response.status_code", status.as_u16());
-        span.record("otel.status_code", "ERROR");
-    } else {
-        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
     }
 }
 
@@ -92,10 +81,12 @@ pub fn inject_context(headers: &mut HeaderMap) {
     });
 }
 
-/// The current trace id, for messages that point an operator at a trace.
+/// The current trace id, for messages that point an operator at a trace: the request's,
+/// from its server span.
 pub fn current_trace_id() -> Option<String> {
-    let context = Span::current().context();
-    let span_context = context.span().span_context().clone();
+    let context = opentelemetry::Context::current();
+    let span = context.span();
+    let span_context = span.span_context();
     span_context
         .is_valid()
         .then(|| span_context.trace_id().to_string())
