@@ -18,6 +18,7 @@ mod results;
 mod scenarios;
 mod seed;
 mod shop;
+mod side_by_side;
 mod targets;
 mod wrk;
 
@@ -86,6 +87,10 @@ pub struct Plan {
     pub arrival_rate: u32,
     /// The user service's bcrypt cost, when not its default.
     pub bcrypt_cost: Option<u32>,
+    /// Rounds of the side-by-side telemetry comparison, and each of its runs' length.
+    pub side_by_side_rounds: usize,
+    #[serde(with = "seconds")]
+    pub side_by_side_run: Duration,
 }
 
 impl Plan {
@@ -105,6 +110,8 @@ impl Plan {
                 // A debug build takes most of a second per login at the default cost: a
                 // one-second run would measure the last run's queued logins, not its own.
                 bcrypt_cost: Some(4),
+                side_by_side_rounds: 1,
+                side_by_side_run: Duration::from_secs(1),
             }
         } else {
             Self {
@@ -117,6 +124,8 @@ impl Plan {
                 cart_products: 20,
                 arrival_rate: 20_000,
                 bcrypt_cost: None,
+                side_by_side_rounds: 7,
+                side_by_side_run: Duration::from_secs(5),
             }
         }
     }

@@ -10,6 +10,9 @@ pub const DOCS: u16 = 18304;
 /// The seed's stack as a peer (FastAPI on uvicorn), serving product by id.
 pub const PEER: u16 = 18305;
 
+/// The backends measured side by side, one per telemetry configuration.
+pub const SIDE_BY_SIDE: [u16; 3] = [18320, 18321, 18322];
+
 pub const OTLP_GRPC: u16 = 18310;
 pub const OTLP_HTTP: u16 = 18311;
 pub const JAEGER_QUERY: u16 = 18312;
@@ -28,6 +31,9 @@ pub const ALL: &[u16] = &[
     ORDER,
     USER,
     PEER,
+    SIDE_BY_SIDE[0],
+    SIDE_BY_SIDE[1],
+    SIDE_BY_SIDE[2],
     OTLP_GRPC,
     OTLP_HTTP,
     JAEGER_QUERY,

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Plan;
 use super::machine::Machine;
-use super::results::{Generator, PRODUCT_BY_ID, Report, StoreResult};
+use super::results::{Generator, PRODUCT_BY_ID, Report, StoreResult, median};
 use super::targets::{
     HALF_LOAD_P99_MS, METRICS_COST, PEER_RATIO, TELEMETRY_COST, Verdict, percent, verdicts,
 };
@@ -168,6 +168,7 @@ fn store_tables(out: &mut String, store: &StoreResult, plan: &Plan, cores: usize
     cpu_table(out, store, cores);
     half_load_table(out, store);
     telemetry_table(out, store);
+    side_by_side_table(out, store);
     peer_table(out, store);
     memory_table(out, store);
 }
@@ -300,30 +301,64 @@ fn telemetry_table(out: &mut String, store: &StoreResult) {
             cpu_us(on, |process| process == "jaeger")
         );
     }
-    metrics_only_line(out, store);
 }
 
-/// Product by id with the request metrics alone, next to the no-export pass.
-fn metrics_only_line(out: &mut String, store: &StoreResult) {
-    let Some(product) = store.endpoint(PRODUCT_BY_ID) else {
-        return;
-    };
-    let (Some(metrics), Some(cost)) = (&product.metrics_only, product.metrics_cost()) else {
+/// The request telemetry's configurations side by side: each round, then the medians.
+fn side_by_side_table(out: &mut String, store: &StoreResult) {
+    let Some(side_by_side) = &store.side_by_side else {
         return;
     };
     let _ = writeln!(
         out,
-        "\n{PRODUCT_BY_ID} with the request metrics alone (`REQUEST_TRACING=false`, no \
-         request span, nothing exported): {:.0} req/s, {:.0} µs of service CPU per request, \
-         a cost of {} (target ≤ {}); without export, the span, metrics and logs cost {}.",
-        metrics.ok_per_s,
-        cpu_us(metrics, is_service),
-        percent(cost),
-        percent(METRICS_COST),
-        product
-            .instrumentation_cost()
-            .map_or_else(|| "—".to_owned(), percent),
+        "\n#### {} store: the request telemetry side by side\n\n\
+         {PRODUCT_BY_ID} straight to one backend per configuration, all running at once, \
+         loaded in turn for {:.0} s each, round after round. Off: `REQUEST_TELEMETRY=false`; \
+         metrics only: `REQUEST_TRACING=false`; no export: the request span, metrics and \
+         logs, every trace sampled, no exporter. The cost is the median over the rounds of \
+         1 − rate ÷ off's rate in the same round.\n\n\
+         | configuration | req/s per round | median req/s | backend µs/req (median) | cost | target |\n\
+         | --- | --- | ---: | ---: | ---: | --- |",
+        store.store, side_by_side.run_seconds
     );
+    let thresholds = [
+        ("metrics only", METRICS_COST),
+        ("no export", TELEMETRY_COST),
+    ];
+    for runs in &side_by_side.configurations {
+        let rounds: Vec<String> = runs
+            .ok_per_s
+            .iter()
+            .map(|rate| format!("{rate:.0}"))
+            .collect();
+        let cost = side_by_side.cost(runs.name);
+        let threshold = thresholds
+            .iter()
+            .find(|(name, _)| *name == runs.name)
+            .map(|(_, threshold)| *threshold);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            runs.name,
+            rounds.join(" · "),
+            median(&runs.ok_per_s).map_or_else(|| "—".to_owned(), |rate| format!("{rate:.0}")),
+            median(&runs.backend_cpu_us).map_or_else(|| "—".to_owned(), |us| format!("{us:.1}")),
+            threshold
+                .and(cost)
+                .map_or_else(|| "—".to_owned(), |cost| percent(cost.max(0.0))),
+            match (threshold, cost) {
+                (Some(threshold), Some(cost)) => format!(
+                    "≤ {}: {}",
+                    percent(threshold),
+                    if cost <= threshold {
+                        "met"
+                    } else {
+                        "**missed**"
+                    }
+                ),
+                _ => "—".to_owned(),
+            },
+        );
+    }
 }
 
 /// The seed's stack against the Rust backend, product by id directly, where the peer ran.
@@ -486,9 +521,10 @@ mod tests {
             "| checkout cycle | 250 | 250 | 3.12 | 12.50 | **no** | 6.25 |",
             "| public checkout | 200 | 200 | 2.25 | 9.00 | yes | — |",
             "| product by id | 5000 | 4800 | 4600 | 8% | yes | 50 | 50 | 50 | 30 |",
-            "product by id with the request metrics alone (`REQUEST_TRACING=false`, no request \
-             span, nothing exported): 4900 req/s, 50 µs of service CPU per request, a cost of \
-             2% (target ≤ 3%); without export, the span, metrics and logs cost 4%.",
+            "#### memory store: the request telemetry side by side",
+            "| off | 5000 · 4000 · 6000 | 5000 | 20.0 | — | — |",
+            "| metrics only | 4900 · 3920 · 5880 | 4900 | 20.4 | 2% | ≤ 3%: met |",
+            "| no export | 4600 · 3500 · 5500 | 4600 | 21.7 | 8% | ≤ 10%: met |",
             "| product by id | 20 | 50 | 30 | 10 | 110 | 18182 req/s |",
             "| backend | 8.0 | 30.0 | 20.0 | 25.0 | +5.0 | **no** |",
             "| goose (loadtester) | 64 | — | — | — | 8000 | 15.0 | 100.0 | 20% |",

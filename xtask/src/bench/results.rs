@@ -34,6 +34,8 @@ pub struct StoreResult {
     /// The seed's stack serving product by id, measured with the memory store only: its
     /// products are in memory too.
     pub peer: Option<PeerResult>,
+    /// The request telemetry's configurations side by side, memory store only.
+    pub side_by_side: Option<SideBySide>,
 }
 
 impl StoreResult {
@@ -68,9 +70,6 @@ pub struct EndpointResult {
     pub half: Outcome,
     /// Telemetry on but not exported, straight to the service.
     pub telemetry_no_export: Option<Outcome>,
-    /// Request metrics alone (no request span), not exported, straight to the service;
-    /// product by id only.
-    pub metrics_only: Option<Outcome>,
     /// Telemetry off, straight to the service.
     pub telemetry_off: Option<Outcome>,
     /// Telemetry off, through nginx, offered what `half` was offered.
@@ -83,18 +82,65 @@ impl EndpointResult {
         let (on, off) = (self.direct.as_ref()?, self.telemetry_off.as_ref()?);
         cost(on, off)
     }
+}
 
-    /// The share of throughput the instrumentation costs without export: 1 - no export / off.
-    pub fn instrumentation_cost(&self) -> Option<f64> {
-        cost(
-            self.telemetry_no_export.as_ref()?,
-            self.telemetry_off.as_ref()?,
-        )
+/// Product by id straight to one backend per telemetry configuration, in rounds.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideBySide {
+    pub run_seconds: f64,
+    /// Telemetry off first.
+    pub configurations: Vec<SideBySideRuns>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SideBySideRuns {
+    pub name: &'static str,
+    /// Each round's rate of good answers.
+    pub ok_per_s: Vec<f64>,
+    /// Each round's backend CPU time per answer.
+    pub backend_cpu_us: Vec<f64>,
+}
+
+impl SideBySideRuns {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            ok_per_s: Vec::new(),
+            backend_cpu_us: Vec::new(),
+        }
+    }
+}
+
+impl SideBySide {
+    pub fn runs(&self, name: &str) -> Option<&SideBySideRuns> {
+        self.configurations.iter().find(|runs| runs.name == name)
     }
 
-    /// The share of throughput the request metrics alone cost: 1 - metrics only / off.
-    pub fn metrics_cost(&self) -> Option<f64> {
-        cost(self.metrics_only.as_ref()?, self.telemetry_off.as_ref()?)
+    /// The share of throughput `name` costs against telemetry off: the median over the
+    /// rounds of 1 - its rate / off's rate in the same round.
+    pub fn cost(&self, name: &str) -> Option<f64> {
+        let off = self.configurations.first()?;
+        let with = self.runs(name)?;
+        let per_round: Vec<f64> = with
+            .ok_per_s
+            .iter()
+            .zip(&off.ok_per_s)
+            .filter(|(_, off)| **off > 0.0)
+            .map(|(with, off)| 1.0 - with / off)
+            .collect();
+        median(&per_round)
+    }
+}
+
+/// The middle value (the mean of the middle two for an even count); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        len if len % 2 == 1 => Some(sorted[middle]),
+        _ => Some((sorted[middle - 1] + sorted[middle]) / 2.0),
     }
 }
 
@@ -197,9 +243,25 @@ pub mod fixtures {
             gateway: outcome(gateway, 4.0),
             half: outcome(gateway / 2.0, half_p99),
             telemetry_no_export: Some(outcome((on + off) / 2.0, 2.0)),
-            metrics_only: Some(outcome((off * 3.0 + on) / 4.0, 2.0)),
             telemetry_off: Some(outcome(off, 2.0)),
             half_telemetry_off: Some(outcome(gateway / 2.0, half_p99 / 2.0)),
+        }
+    }
+
+    /// Rounds of telemetry off, metrics only and no export.
+    pub fn side_by_side(off: [f64; 3], metrics: [f64; 3], no_export: [f64; 3]) -> SideBySide {
+        let runs = |name, rates: [f64; 3]| SideBySideRuns {
+            name,
+            ok_per_s: rates.to_vec(),
+            backend_cpu_us: rates.iter().map(|rate| 1e5 / rate).collect(),
+        };
+        SideBySide {
+            run_seconds: 5.0,
+            configurations: vec![
+                runs("off", off),
+                runs("metrics only", metrics),
+                runs("no export", no_export),
+            ],
         }
     }
 
@@ -240,6 +302,8 @@ pub mod fixtures {
                 cart_products: 20,
                 arrival_rate: 20_000,
                 bcrypt_cost: None,
+                side_by_side_rounds: 3,
+                side_by_side_run: Duration::from_secs(5),
             },
             generators: vec![
                 Generator {
@@ -282,7 +346,6 @@ pub mod fixtures {
                     EndpointResult {
                         direct: None,
                         telemetry_no_export: None,
-                        metrics_only: None,
                         telemetry_off: None,
                         half_telemetry_off: None,
                         ..endpoint("public checkout", 400.0, 9.0, 0.0, 0.0)
@@ -305,6 +368,11 @@ pub mod fixtures {
                         ..outcome(1_150.0, 90.0)
                     },
                 }),
+                side_by_side: Some(side_by_side(
+                    [5_000.0, 4_000.0, 6_000.0],
+                    [4_900.0, 3_920.0, 5_880.0],
+                    [4_600.0, 3_500.0, 5_500.0],
+                )),
             }],
             notes: vec!["A note.".into()],
         }

@@ -12,6 +12,7 @@ use super::procs::{Proc, Watched};
 use super::results::{EndpointResult, PRODUCT_BY_ID, StoreResult};
 use super::seed::{self, Seed};
 use super::shop::{self, Store, Telemetry};
+use super::side_by_side;
 use super::wrk::{self, Load, Outcome, Request};
 use super::{Env, ports};
 
@@ -244,9 +245,20 @@ pub fn measure(
         memory: ServiceMemory::combine(&idle, &peak, &soak.samples),
         spans_dropped: shop::spans_dropped(env)?,
         peer,
+        side_by_side: None,
     };
     let telemetry_failure = other_telemetry(env, store, export, infra, &mut result.endpoints).err();
-    Ok((result, peer_failure.or(telemetry_failure)))
+    let side_by_side_failure = match store {
+        Store::Memory => side_by_side::measure(env)
+            .map(|measured| result.side_by_side = Some(measured))
+            .err()
+            .map(|error| error.context("the request telemetry side by side")),
+        Store::Cql => None,
+    };
+    Ok((
+        result,
+        peer_failure.or(telemetry_failure).or(side_by_side_failure),
+    ))
 }
 
 /// The peer serving `product`, once the services are stopped, with the load and the
@@ -280,26 +292,7 @@ fn other_telemetry(
             result.telemetry_no_export = outcome;
         }
     }
-    metrics_only_pass(env, store, infra, endpoints)?;
     off_pass(env, store, infra, endpoints)
-}
-
-/// The request metrics without the request span, on product by id directly: the lightest
-/// request, where the metrics weigh most.
-fn metrics_only_pass(
-    env: &Env,
-    store: Store,
-    infra: &[&Proc],
-    endpoints: &mut [EndpointResult],
-) -> Result<()> {
-    println!("== {} store, request metrics only", store.name());
-    let services = shop::start_services(env, store, Telemetry::MetricsOnly)?;
-    let pass = Pass::new(env, store, &services, infra, "metrics-only")?;
-    let product = Endpoint::ProductById;
-    if let Some(result) = endpoints.iter_mut().find(|e| e.endpoint == product.name()) {
-        result.metrics_only = pass.measure_direct(product)?;
-    }
-    Ok(())
 }
 
 /// Telemetry off: each endpoint directly, and through nginx offered what its half-load run
@@ -385,7 +378,6 @@ impl<'a> Pass<'a> {
             gateway,
             half,
             telemetry_no_export: None,
-            metrics_only: None,
             telemetry_off: None,
             half_telemetry_off: None,
         })
@@ -511,7 +503,7 @@ fn timed_run(env: &Env, watched: &Watched, name: &str, run: wrk::Run) -> Result<
 
 /// A run that mostly failed measured the failure: stop and say where to look. A throttled
 /// endpoint must get some requests through.
-fn check(outcome: &Outcome, name: &str, throttled: bool) -> Result<()> {
+pub fn check(outcome: &Outcome, name: &str, throttled: bool) -> Result<()> {
     let failed = if throttled {
         outcome.ok_per_s <= 0.0
     } else {

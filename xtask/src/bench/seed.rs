@@ -83,7 +83,7 @@ fn register(http: &Client, username: &str) -> Result<User> {
 
 /// The user service creates the admin account once its store answers, which can be just
 /// after it reports ready: a refused login is retried for a while.
-fn admin_token(http: &Client) -> Result<String> {
+pub fn admin_token(http: &Client) -> Result<String> {
     let deadline = Instant::now() + RETRY_FOR;
     loop {
         match token(http, ADMIN_USERNAME, ADMIN_PASSWORD) {
@@ -105,7 +105,12 @@ fn token(http: &Client, username: &str, password: &str) -> Result<String> {
 }
 
 fn create_product(http: &Client, admin: &str, name: &str) -> Result<String> {
-    let url = format!("{}/api/products/", ports::url(ports::BACKEND));
+    create_product_at(http, ports::BACKEND, admin, name)
+}
+
+/// A product created in the backend listening on `port`.
+pub fn create_product_at(http: &Client, port: u16, admin: &str, name: &str) -> Result<String> {
+    let url = format!("{}/api/products/", ports::url(port));
     let product = json!({"name": name, "price_cents": 1250, "stock": STOCK});
     let body = call(
         || http.post(&url).bearer_auth(admin).json(&product),

@@ -77,32 +77,68 @@ pub enum Telemetry {
 /// Starts the four services and waits until they are ready.
 pub fn start_services(env: &Env, store: Store, telemetry: Telemetry) -> Result<Vec<Proc>> {
     let mut procs = Vec::new();
-    let secret_file = crate::stack::service_secret_file(&env.work)?;
     for service in &SERVICES {
         let name = service.placement.name;
-        let mut command = Command::new(env.bin.join(name));
-        service_env(&mut command, service, store, telemetry);
-        command.env("SERVICE_CLIENT_SECRET_FILE", &secret_file);
-        if let Some(cost) = env.plan.bcrypt_cost {
-            command.env("BCRYPT_COST", cost.to_string());
-        }
-        let ready = format!(
-            "{}{}/health/ready",
-            ports::url(service.port),
-            service.placement.prefix
-        );
-        let log = env.work.join(format!("logs/{name}.log"));
-        procs.push(Proc::spawn(name, command, &log, ready)?);
+        procs.push(spawn(env, service, name, service.port, store, telemetry)?);
     }
     procs::wait_ready(&env.http, &mut procs)?;
     Ok(procs)
 }
 
-fn service_env(command: &mut Command, service: &Service, store: Store, telemetry: Telemetry) {
-    command.env(
-        service.placement.listen_var,
-        format!("127.0.0.1:{}", service.port),
+/// The user service (which the backends fetch their signing keys from and the seeding logs
+/// in to) and one backend per telemetry configuration, on `ports::SIDE_BY_SIDE`, with the
+/// memory store; ready.
+pub fn start_side_by_side(env: &Env, configurations: &[Telemetry]) -> Result<Vec<Proc>> {
+    let [user, backend, ..] = &SERVICES;
+    let mut procs = vec![spawn(
+        env,
+        user,
+        user.placement.name,
+        user.port,
+        Store::Memory,
+        Telemetry::Off,
+    )?];
+    for (index, (telemetry, port)) in configurations.iter().zip(ports::SIDE_BY_SIDE).enumerate() {
+        let name = format!("{}-{}", backend.placement.name, index + 1);
+        procs.push(spawn(env, backend, &name, port, Store::Memory, *telemetry)?);
+    }
+    procs::wait_ready(&env.http, &mut procs)?;
+    Ok(procs)
+}
+
+/// Starts `service` as `name` on `port`, its output in the bench's log `name`.
+fn spawn(
+    env: &Env,
+    service: &Service,
+    name: &str,
+    port: u16,
+    store: Store,
+    telemetry: Telemetry,
+) -> Result<Proc> {
+    let secret_file = crate::stack::service_secret_file(&env.work)?;
+    let mut command = Command::new(env.bin.join(service.placement.name));
+    service_env(&mut command, service, port, store, telemetry);
+    command.env("SERVICE_CLIENT_SECRET_FILE", &secret_file);
+    if let Some(cost) = env.plan.bcrypt_cost {
+        command.env("BCRYPT_COST", cost.to_string());
+    }
+    let ready = format!(
+        "{}{}/health/ready",
+        ports::url(port),
+        service.placement.prefix
     );
+    let log = env.work.join(format!("logs/{name}.log"));
+    Proc::spawn(name, command, &log, ready)
+}
+
+fn service_env(
+    command: &mut Command,
+    service: &Service,
+    port: u16,
+    store: Store,
+    telemetry: Telemetry,
+) {
+    command.env(service.placement.listen_var, format!("127.0.0.1:{port}"));
     for upstream in &SERVICES {
         command.env(upstream.placement.url_var, ports::url(upstream.port));
     }
