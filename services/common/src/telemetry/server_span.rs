@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use axum::extract::{MatchedPath, Request};
@@ -27,7 +28,7 @@ use super::trace::is_synthetic;
 /// Wraps a service so that each request gets its server span.
 #[derive(Clone)]
 pub struct ServerSpanLayer {
-    tracer: std::sync::Arc<BoxedTracer>,
+    tracer: Arc<BoxedTracer>,
 }
 
 impl ServerSpanLayer {
@@ -35,7 +36,7 @@ impl ServerSpanLayer {
     /// and so no spans, in tests that install none).
     pub fn new(service_name: &'static str) -> Self {
         Self {
-            tracer: std::sync::Arc::new(global::tracer(service_name)),
+            tracer: Arc::new(global::tracer(service_name)),
         }
     }
 }
@@ -54,7 +55,7 @@ impl<S> Layer<S> for ServerSpanLayer {
 #[derive(Clone)]
 pub struct ServerSpan<S> {
     inner: S,
-    tracer: std::sync::Arc<BoxedTracer>,
+    tracer: Arc<BoxedTracer>,
 }
 
 impl<S, B> Service<Request> for ServerSpan<S>
@@ -108,7 +109,7 @@ fn start(tracer: &BoxedTracer, request: &Request) -> Context {
 pin_project_lite::pin_project! {
     /// The inner service's response, with the request's span current at every poll and
     /// ended once the response is ready (its body is not timed: the services answer with
-    /// whole bodies).
+    /// whole bodies). A request cancelled before then ends its span when this future drops.
     pub struct InServerSpan<F> {
         #[pin]
         inner: F,
@@ -171,7 +172,7 @@ mod tests {
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );
         let layer = ServerSpanLayer {
-            tracer: std::sync::Arc::new(BoxedTracer::new(Box::new(provider.tracer("test")))),
+            tracer: Arc::new(BoxedTracer::new(Box::new(provider.tracer("test")))),
         };
         let router = Router::new()
             .route(
