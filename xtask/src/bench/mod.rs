@@ -119,7 +119,7 @@ impl Plan {
                 measure: Duration::from_secs(15),
                 soak: Duration::from_secs(300),
                 soak_samples: 20,
-                users: 128,
+                users: 384,
                 products: 100,
                 cart_products: 20,
                 arrival_rate: 20_000,
