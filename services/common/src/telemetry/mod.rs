@@ -4,6 +4,7 @@
 
 pub mod logs;
 pub mod metrics;
+mod request_lines;
 pub mod server_span;
 mod span_fields;
 pub mod trace;
@@ -25,6 +26,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
+
+use request_lines::{LineLayout, WithRequestFields};
 
 /// Flushes buffered spans and log lines when dropped, at the end of `main`.
 pub struct TelemetryGuard {
@@ -128,9 +131,12 @@ impl tracing_subscriber::fmt::MakeWriter<'_> for Captured {
 
 #[cfg(test)]
 impl Captured {
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
     pub(crate) fn lines(&self) -> Vec<serde_json::Value> {
-        let bytes = self.0.lock().unwrap();
-        String::from_utf8_lossy(&bytes)
+        self.text()
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
@@ -148,36 +154,41 @@ fn layers<W>(
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
-    // Every request makes a span, so each attribute and clock read is paid per request,
-    // and each attribute again in the export and in Jaeger. Left out: the source location,
-    // target, thread and busy/idle time (the same for every request span, or meaningless
-    // for async work), and the OpenTelemetry context made active at every poll unless log
-    // lines are shipped: the log bridge takes a line's trace and span ids from it, nothing
-    // else here reads it (outbound calls take their context from the tracing span).
-    // The request's own span is exported by `server_span`; its log span stays out.
+    // Every database and client call makes a span, so each attribute and clock read is
+    // paid per call, and each attribute again in the export and in Jaeger. Left out: the
+    // source location, target, thread and busy/idle time (the same for every span, or
+    // meaningless for async work), and the OpenTelemetry context made active at every poll
+    // unless log lines are shipped: the log bridge takes a line's trace and span ids from
+    // it, nothing else here reads it (outbound calls take their context from the tracing
+    // span). The request's own span is `server_span`'s, made without `tracing`.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service_name))
         .with_location(false)
         .with_target(false)
         .with_threads(false)
         .with_tracked_inactivity(false)
-        .with_context_activation(shipping.is_some())
-        .with_filter(
-            Targets::new()
-                .with_default(LevelFilter::TRACE)
-                .with_target(trace::LOG_SPAN_TARGET, LevelFilter::OFF),
-        );
+        .with_context_activation(shipping.is_some());
     let logs = if json {
         fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
             .fmt_fields(span_fields::AppendedJsonFields)
+            .event_format(WithRequestFields::new(
+                fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+                LineLayout::Json,
+            ))
             .with_writer(writer)
             .boxed()
     } else {
-        fmt::layer().with_writer(writer).boxed()
+        // Without colours: a line written in a request is formatted apart and then given
+        // the request's fields (see `request_lines`), where colour codes cannot follow.
+        fmt::layer()
+            .with_ansi(false)
+            .event_format(WithRequestFields::new(fmt::format(), LineLayout::Text))
+            .with_writer(writer)
+            .boxed()
     };
     let shipped = shipping.map(|provider| {
         // The exporter's own crates log about its exports: shipping those would feed back.

@@ -6,8 +6,8 @@
 //! same fields again for log lines that most requests never write. Here the span is built
 //! once, with its attributes as they are, and its context is made current while the
 //! request is served: `tracing` spans opened inside it (database statements, calls to
-//! other services) take it as their parent, and the log span (see
-//! [`super::trace::log_span`]) reads its trace id from it.
+//! other services) take it as their parent, and the log lines written meanwhile read the
+//! request's trace id, method and route from it (see [`super::request_lines`]).
 
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -21,8 +21,10 @@ use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::HeaderExtractor;
 use tower::{Layer, Service};
+use tracing::Level;
 
 use super::metrics::bounded_method;
+use super::request_lines::{REQUEST_LOG_TARGET, RequestFields};
 use super::trace::is_synthetic;
 
 /// Wraps a service so that each request gets its server span.
@@ -87,10 +89,8 @@ fn start(tracer: &BoxedTracer, request: &Request) -> Context {
         propagator.extract(&HeaderExtractor(request.headers()))
     });
     let method = bounded_method(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
+    let matched = request.extensions().get::<MatchedPath>();
+    let route = matched.map_or("unmatched", MatchedPath::as_str);
     let mut attributes = Vec::with_capacity(4);
     attributes.push(KeyValue::new("http.request.method", method));
     attributes.push(KeyValue::new("http.route", route.to_owned()));
@@ -103,7 +103,10 @@ fn start(tracer: &BoxedTracer, request: &Request) -> Context {
         .with_kind(SpanKind::Server)
         .with_attributes(attributes)
         .start_with_context(tracer, &parent);
-    parent.with_span(span)
+    parent.with_span(span).with_value(RequestFields {
+        method,
+        route: matched.cloned(),
+    })
 }
 
 pin_project_lite::pin_project! {
@@ -125,19 +128,28 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = {
-            let _current = this.context.clone().attach();
-            std::task::ready!(this.inner.poll(cx))
-        };
+        let _current = this.context.clone().attach();
+        let result = std::task::ready!(this.inner.poll(cx));
         let span = this.context.span();
         if let Ok(response) = &result {
             let status = response.status();
-            span.set_attribute(KeyValue::new(
-                "http.response.status_code",
-                i64::from(status.as_u16()),
-            ));
+            let code = status.as_u16();
+            span.set_attribute(KeyValue::new("http.response.status_code", i64::from(code)));
             if status.is_server_error() {
                 span.set_status(Status::error(""));
+                tracing::event!(
+                    target: REQUEST_LOG_TARGET,
+                    Level::ERROR,
+                    http.response.status_code = code,
+                    "response failed"
+                );
+            } else {
+                tracing::event!(
+                    target: REQUEST_LOG_TARGET,
+                    Level::DEBUG,
+                    http.response.status_code = code,
+                    "response sent"
+                );
             }
         }
         span.end();

@@ -1,49 +1,13 @@
 //! W3C trace context and baggage across services: accepted on every inbound request (see
-//! [`super::server_span`]), injected into every outbound call; the log span that carries a
-//! request's trace id into its log lines; synthetic traffic told by its baggage.
+//! [`super::server_span`]), injected into every outbound call; synthetic traffic told by
+//! its baggage.
 
-use std::time::Duration;
-
-use axum::extract::{MatchedPath, Request};
-use axum::http::{self, HeaderMap};
+use axum::http::HeaderMap;
 use opentelemetry::global;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::HeaderInjector;
 use tracing::Span;
-use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-/// The target of the log span: the OpenTelemetry layer leaves it out, since the server
-/// span is exported by [`super::server_span`].
-pub(crate) const LOG_SPAN_TARGET: &str = "shop::request";
-
-/// The span every log line written while serving a request is written in: the request's
-/// route and its trace id (from the server span, current by then), and its status once it
-/// fails.
-///
-/// Few fields, all known at its start: the JSON log layer formats them when the span opens,
-/// whether or not a line is ever written in it, and a field recorded later costs a second
-/// pass (only a failure's status is).
-pub fn log_span(request: &Request) -> Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
-    let context = opentelemetry::Context::current();
-    let server_span = context.span();
-    let span_context = server_span.span_context();
-    let trace_id = span_context
-        .is_valid()
-        .then(|| tracing::field::display(span_context.trace_id()));
-    tracing::info_span!(
-        target: LOG_SPAN_TARGET,
-        "request",
-        http.request.method = request.method().as_str(),
-        http.route = route,
-        trace_id,
-        http.response.status_code = Empty,
-    )
-}
 
 /// The baggage member a load test puts on every request (W3C baggage).
 pub const SYNTHETIC_BAGGAGE: &str = "synthetic_request";
@@ -62,15 +26,6 @@ pub fn is_synthetic(headers: &HeaderMap) -> bool {
                 key.trim() == SYNTHETIC_BAGGAGE && value.trim() == "true"
             })
         })
-}
-
-/// A server error's status, for the `response failed` line that is logged next (the
-/// exported span has it from [`super::server_span`]).
-pub fn record_response<B>(response: &http::Response<B>, _latency: Duration, span: &Span) {
-    let status = response.status();
-    if status.is_server_error() {
-        span.record("http.response.status_code", status.as_u16());
-    }
 }
 
 /// Adds the current span's `traceparent` to an outbound request.
