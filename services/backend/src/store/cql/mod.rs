@@ -153,30 +153,35 @@ pub struct CqlProductStore {
     cql: Cql,
 }
 
+/// A product's row as one replica may hold it. Every column but the key is optional: a
+/// node that missed a product's insert and received a later update of it (a restock's
+/// compare-and-set reaches every live replica) holds only the updated columns until hints
+/// or repair bring the rest. A read at quorum merges replicas and always finds them whole.
 #[derive(DeserializeRow)]
 struct ProductRow {
     id: Uuid,
-    name: String,
-    description: String,
-    category: String,
-    price_cents: i64,
-    stock: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    name: Option<String>,
+    description: Option<String>,
+    category: Option<String>,
+    price_cents: Option<i64>,
+    stock: Option<i64>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
 }
 
-impl From<ProductRow> for Product {
-    fn from(row: ProductRow) -> Self {
-        Product {
-            id: row.id,
-            name: row.name,
-            description: row.description,
-            category: row.category,
-            price_cents: row.price_cents,
-            stock: row.stock,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
+impl ProductRow {
+    /// The product, when the row holds every column its insert wrote.
+    fn into_product(self) -> Option<Product> {
+        Some(Product {
+            id: self.id,
+            name: self.name?,
+            description: self.description?,
+            category: self.category?,
+            price_cents: self.price_cents?,
+            stock: self.stock?,
+            created_at: self.created_at?,
+            updated_at: self.updated_at?,
+        })
     }
 }
 
@@ -215,7 +220,7 @@ impl CqlProductStore {
 #[async_trait]
 impl ProductStore for CqlProductStore {
     async fn list(&self, cursor: Option<&str>, limit: usize) -> StoreResult<Page<Product>> {
-        let paging_state = match cursor {
+        let mut paging_state = match cursor {
             Some(cursor) => PagingState::new_from_raw_bytes(
                 URL_SAFE_NO_PAD
                     .decode(cursor)
@@ -223,31 +228,50 @@ impl ProductStore for CqlProductStore {
             ),
             None => PagingState::start(),
         };
-        let page_size = i32::try_from(limit).unwrap_or(i32::MAX);
-        let (result, paging) = self
-            .cql
-            .execute_page("list_products", (), page_size, paging_state)
-            .await?;
-        let items = rows(result)?
-            .rows::<ProductRow>()
-            .map_err(decode_error)?
-            .map(|row| row.map(Product::from).map_err(decode_error))
-            .collect::<StoreResult<Vec<_>>>()?;
-        let next_cursor = match paging {
-            PagingStateResponse::HasMorePages { state } => state
-                .as_bytes_slice()
-                .map(|bytes| URL_SAFE_NO_PAD.encode(bytes.as_ref())),
-            PagingStateResponse::NoMorePages => None,
-        };
-        Ok(Page { items, next_cursor })
+        // The pages read one replica (`browse_reads`): a row it holds only in part is a
+        // product it has not fully received yet, left out as a product created a moment
+        // later would be, and the page is filled up from the rows after it.
+        let mut items = Vec::with_capacity(limit);
+        loop {
+            let wanted = i32::try_from(limit - items.len()).unwrap_or(i32::MAX);
+            let (result, paging) = self
+                .cql
+                .execute_page("list_products", (), wanted, paging_state)
+                .await?;
+            for row in rows(result)?.rows::<ProductRow>().map_err(decode_error)? {
+                items.extend(row.map_err(decode_error)?.into_product());
+            }
+            match paging {
+                PagingStateResponse::HasMorePages { state } if items.len() < limit => {
+                    paging_state = state;
+                }
+                PagingStateResponse::HasMorePages { state } => {
+                    let next_cursor = state
+                        .as_bytes_slice()
+                        .map(|bytes| URL_SAFE_NO_PAD.encode(bytes.as_ref()));
+                    return Ok(Page { items, next_cursor });
+                }
+                PagingStateResponse::NoMorePages => {
+                    return Ok(Page {
+                        items,
+                        next_cursor: None,
+                    });
+                }
+            }
+        }
     }
 
     async fn get(&self, id: Uuid) -> StoreResult<Option<Product>> {
         let result = self.cql.execute("select_product", (id,)).await?;
-        Ok(rows(result)?
+        let Some(row) = rows(result)?
             .maybe_first_row::<ProductRow>()
             .map_err(decode_error)?
-            .map(Product::from))
+        else {
+            return Ok(None);
+        };
+        row.into_product()
+            .map(Some)
+            .ok_or_else(|| decode_error(format!("product {id} has columns missing at quorum")))
     }
 
     async fn create(&self, product: &Product) -> StoreResult<()> {

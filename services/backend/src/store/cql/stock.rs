@@ -13,7 +13,7 @@ use shop_common::cql::results::{decode_error, lwt_applied, rows};
 use shop_common::store::{StoreError, StoreResult};
 use uuid::Uuid;
 
-use super::{CqlProductStore, MAX_CAS_ATTEMPTS, ProductRow};
+use super::{CqlProductStore, MAX_CAS_ATTEMPTS};
 use crate::domain::Product;
 
 /// Failed statements tolerated in one move: each retry first reads whether the last one
@@ -68,7 +68,7 @@ impl CqlProductStore {
         else {
             return Ok(None);
         };
-        let product = ProductRow {
+        let product = Product {
             id: row.id,
             name: row.name,
             description: row.description,
@@ -79,7 +79,7 @@ impl CqlProductStore {
             updated_at: row.updated_at,
         };
         Ok(Some(ProductOp {
-            product: product.into(),
+            product,
             received: row.received,
             moved: row.moved,
         }))
