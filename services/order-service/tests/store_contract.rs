@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
 use order_service::store::{CreateOutcome, OrderStore, TransitionOutcome};
+use shop_common::faults::{FaultCreate, Faults};
 use shop_common::models::order::{Order, OrderItem, OrderStatus, StatusChange};
 use shop_common::store_contract;
 use shop_common::testing::StoreContract;
@@ -428,4 +429,37 @@ async fn cql_two_instances_sharing_one_database_change_an_order_once() {
         .count();
     assert_eq!(won, 1);
     assert_eq!(one.unreleased_cancellations(10).await.unwrap(), [order.id]);
+}
+
+/// A status change that applied, and whose answer was lost (its coordinator died, or it
+/// outran its deadline), is found when the order is read again: reported as made, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_a_status_change_whose_answer_was_lost_is_reported_made_once() {
+    let faults = Faults::default();
+    let keyspace = CONTRACT.keyspace();
+    let Some(store) = CONTRACT.open_with_faults(&keyspace, faults.clone()).await else {
+        return;
+    };
+    let order = placed(store.as_ref(), Uuid::new_v4(), now()).await;
+    let lost: FaultCreate = serde_json::from_value(serde_json::json!({
+        "kind": "database",
+        "statement": "transition_order",
+        "fail": true,
+        "applied": true,
+        "ttl_seconds": 60,
+    }))
+    .expect("a valid fault");
+    faults.add(&lost).unwrap();
+    let made = changed(store.as_ref(), order.id, Pending, Cancelled, now()).await;
+    let stored = store.get(order.id).await.unwrap().unwrap();
+    assert_eq!(stored, made);
+    assert_eq!(
+        stored.history.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [Pending, Cancelled],
+        "one history entry for the one change"
+    );
+    assert_eq!(
+        store.unreleased_cancellations(10).await.unwrap(),
+        [order.id]
+    );
 }

@@ -243,10 +243,18 @@ impl OrderStore for CqlOrderStore {
         at: DateTime<Utc>,
     ) -> StoreResult<TransitionOutcome> {
         let at = millis(at);
+        let mut outcome_unknown = false;
         for _ in 0..MAX_CAS_ATTEMPTS {
             let Some(order) = self.get(id).await? else {
                 return Ok(TransitionOutcome::NotFound);
             };
+            // The attempt whose answer was lost applied. Told apart from others' changes by
+            // status and time alone: another caller making the same change in the same
+            // millisecond, while this one's answer was lost, would be taken for it.
+            if outcome_unknown && order.status == to && order.updated_at == at {
+                self.after_transition(&order, from).await;
+                return Ok(TransitionOutcome::Changed(order));
+            }
             if order.status != from {
                 return Ok(TransitionOutcome::Conflict(order));
             }
@@ -261,7 +269,7 @@ impl OrderStore for CqlOrderStore {
                 status: to.as_str().to_owned(),
                 at,
             }];
-            let result = self
+            let attempt = self
                 .cql
                 .execute(
                     "transition_order",
@@ -274,7 +282,16 @@ impl OrderStore for CqlOrderStore {
                         order.updated_at,
                     ),
                 )
-                .await?;
+                .await;
+            let result = match attempt {
+                // It may have applied: the order, read again, says. Once only, so that a
+                // database that does not answer fails the call within two deadlines.
+                Err(_) if !outcome_unknown => {
+                    outcome_unknown = true;
+                    continue;
+                }
+                attempt => attempt?,
+            };
             if !lwt_applied(result)? {
                 // Changed (or deleted) since it was read: read it again to see how.
                 continue;
