@@ -175,6 +175,11 @@ pub fn kill_component(name: &str) -> Result<bool> {
     lifecycle::kill_named(&layout, name)
 }
 
+/// The gateway's JSON access log: one line per request, with every upstream it tried.
+pub fn gateway_access_log() -> std::path::PathBuf {
+    Layout::new().nginx_prefix().join("logs/access.json.log")
+}
+
 /// Starts a stopped component again (every replica a service's name covers), at the time
 /// scale Prometheus last ran with, and waits until it answers.
 pub fn start_component(name: &str) -> Result<()> {

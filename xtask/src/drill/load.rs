@@ -103,6 +103,9 @@ pub struct Failure {
     pub step: String,
     pub detail: String,
     pub trace_id: String,
+    /// The upstreams the gateway tried for it, in order (from its access log).
+    #[serde(default)]
+    pub gateway_attempts: Vec<String>,
     #[serde(skip_serializing, default)]
     kind: String,
 }

@@ -11,6 +11,7 @@
 
 mod alerts;
 mod cluster;
+mod gateway;
 mod load;
 mod partition;
 mod report;
@@ -137,6 +138,8 @@ pub struct Fault {
     pub in_flight: Option<u64>,
     /// When the fault struck: from the first kill to the last, or from the cut to the heal.
     pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The addresses (`127.0.0.1:8011`) of the replicas killed.
+    pub killed: Vec<String>,
 }
 
 impl Fault {
@@ -177,7 +180,8 @@ fn run_one(drill: Drill, rate: f64) -> Result<Report> {
         Target::Replicas(count) => services::rolling_restart(count, &mut fault),
     };
     std::thread::sleep(COOL_DOWN);
-    let figures = load.finish()?;
+    let mut figures = load.finish()?;
+    gateway::add_attempts(&mut figures.failures, &stack::gateway_access_log())?;
     let audit = load::audit(drill)?;
     let alerts = alerts::during(started, Utc::now());
     let fault_error = outcome.err().map(|err| format!("{err:#}"));

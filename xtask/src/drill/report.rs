@@ -128,15 +128,25 @@ const KILL_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
 /// The failed requests a kill explains, from the first kill to two seconds after the last:
 /// those the gateway answered 502 (the killed replica reset the connection under a
-/// request nginx may not send again), those not answered at all, and those a service
+/// request nginx may not send again), those not answered at all, those a service
 /// answered 503 because its own call to the killed replica lost its connection mid-call
 /// (the services' client says "<upstream> dropped the connection"; that call, too, was in
-/// flight on the killed process and counts in its gauge).
+/// flight on the killed process and counts in its gauge), and those the gateway sent to a
+/// killed replica and then, the connection lost, to another: a repeated `DELETE` whose
+/// first attempt had already removed the line answers 404.
 fn kill_pinned(figures: &Figures, fault: &Fault) -> u64 {
     failures_within(figures, fault, KILL_GRACE, |failure| {
         matches!(failure.status, 0 | 502)
             || (failure.status == 503 && failure.detail.contains(CONNECTION_LOST))
+            || repeated_off_a_killed_replica(failure, &fault.killed)
     })
+}
+
+fn repeated_off_a_killed_replica(failure: &Failure, killed: &[String]) -> bool {
+    match failure.gateway_attempts.split_last() {
+        Some((_, earlier)) => earlier.iter().any(|address| killed.contains(address)),
+        None => false,
+    }
 }
 
 /// How the services' problem detail names an internal call whose connection broke after
@@ -292,16 +302,17 @@ impl Report {
             let _ = writeln!(md, "- {} {what}", at.format("%H:%M:%S%.3f"));
         }
         if !f.failures.is_empty() {
-            md += "\n## Failed requests\n\n| at | status | journey: step | detail |\n| --- | --- | --- | --- |\n";
+            md += "\n## Failed requests\n\n| at | status | journey: step | gateway tried | detail |\n| --- | --- | --- | --- | --- |\n";
             for failure in f.failures.iter().take(50) {
                 let detail: String = failure.detail.chars().take(120).collect();
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {}: {} | {} |",
+                    "| {} | {} | {}: {} | {} | {} |",
                     failure.at.format("%H:%M:%S%.3f"),
                     failure.status,
                     failure.scenario,
                     failure.step,
+                    failure.gateway_attempts.join(", "),
                     detail.replace('|', "/").replace('\n', " ")
                 );
             }
@@ -407,6 +418,34 @@ mod tests {
         let later = killed + chrono::TimeDelta::seconds(30);
         let late = vec![failure_saying(later, 503, cut_off)];
         assert!(!judge(Drill::ReplicaKill, late, &fault).passed);
+    }
+
+    #[test]
+    fn a_request_the_gateway_repeated_off_a_killed_replica_counts_as_in_flight() {
+        let killed = Utc::now();
+        let fault = Fault {
+            in_flight: Some(2),
+            window: Some((killed, killed)),
+            killed: vec!["127.0.0.1:8011".to_owned()],
+            ..Fault::default()
+        };
+        let at_kill = killed + chrono::TimeDelta::milliseconds(100);
+        let tried = |addresses: &[&str]| {
+            let mut repeated = failure(at_kill, 404);
+            repeated.gateway_attempts = addresses.iter().map(|a| a.to_string()).collect();
+            repeated
+        };
+        let off_killed = tried(&["127.0.0.1:8011", "127.0.0.1:8001"]);
+        assert!(judge(Drill::ReplicaKill, vec![off_killed], &fault).passed);
+        let off_other = tried(&["127.0.0.1:8001", "127.0.0.1:8011"]);
+        assert!(
+            !judge(Drill::ReplicaKill, vec![off_other], &fault).passed,
+            "the last attempt on the killed replica answered it"
+        );
+        let once = tried(&["127.0.0.1:8011"]);
+        assert!(!judge(Drill::ReplicaKill, vec![once], &fault).passed);
+        let untried = failure(at_kill, 404);
+        assert!(!judge(Drill::ReplicaKill, vec![untried], &fault).passed);
     }
 
     #[test]

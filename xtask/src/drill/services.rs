@@ -82,6 +82,9 @@ pub fn kill_and_restart(replicas: u8, fault: &mut Fault) -> Result<()> {
             bail!("{target} was not running: the drill could not kill it");
         }
         in_flight_total += serving;
+        fault
+            .killed
+            .push(format!("127.0.0.1:{}", service.replica_port(victim)));
         fault.note(format!("SIGKILL {target} ({serving} requests in flight)"));
     }
     fault.in_flight = Some(in_flight_total);
