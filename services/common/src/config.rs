@@ -29,6 +29,11 @@ pub struct HttpArgs {
     /// after its response, before it stops accepting, in milliseconds.
     #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 3_000)]
     pub shutdown_drain_ms: u64,
+    /// Bind the port only once the service answers ready (its store connected), for a
+    /// balancer with no health checks of its own: until then a connection is refused, which
+    /// it may retry on another replica whatever the method, rather than answered 503.
+    #[arg(long, env = "LISTEN_WHEN_READY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub listen_when_ready: bool,
 }
 
 impl HttpArgs {

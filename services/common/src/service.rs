@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Uri};
+use futures_util::FutureExt;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::TokenVerifier;
@@ -114,8 +118,16 @@ impl Skeleton {
     }
 }
 
-/// Binds `listen`, builds the service with `app` (which may start background tasks), and
-/// serves until Ctrl-C or SIGTERM; then drains for `http`'s `SHUTDOWN_DRAIN_MS` (see
+/// Where a service takes its connections.
+pub enum Listen {
+    /// On a port bound already, before the service is built: a port in use fails at once.
+    Bound(TcpListener),
+    /// On an address bound only once the service answers ready (`LISTEN_WHEN_READY`).
+    WhenReady(SocketAddr),
+}
+
+/// Builds the service with `app` (which may start background tasks) and serves on
+/// `listen` until Ctrl-C or SIGTERM; then drains for `http`'s `SHUTDOWN_DRAIN_MS` (see
 /// [`crate::shutdown`]) and lets requests and background tasks finish.
 pub async fn run(
     info: &ServiceInfo,
@@ -123,27 +135,68 @@ pub async fn run(
     http: &HttpArgs,
     app: impl AsyncFnOnce(&Background) -> anyhow::Result<Router>,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listen = if http.listen_when_ready {
+        Listen::WhenReady(listen)
+    } else {
+        Listen::Bound(bind(listen).await?)
+    };
     let drain = http.shutdown_drain();
-    run_until(info, listener, drain, app, shutdown::signal()).await
+    run_until(info, listen, drain, app, shutdown::signal()).await
 }
 
-/// [`run`] on a bound `listener`, stopping when `stop` resolves rather than on a signal.
+/// [`run`], stopping when `stop` resolves rather than on a signal.
 pub async fn run_until(
     info: &ServiceInfo,
-    listener: TcpListener,
+    listen: Listen,
     drain: Duration,
     app: impl AsyncFnOnce(&Background) -> anyhow::Result<Router>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let stop = stop.boxed().shared();
     let background = Background::default();
     let router = app(&background).await?;
+    let listener = match listen {
+        Listen::Bound(listener) => listener,
+        Listen::WhenReady(address) => tokio::select! {
+            () = stop.clone() => {
+                background.stop().await;
+                return Ok(());
+            }
+            ready = until_ready(info, &router) => {
+                ready?;
+                bind(address).await?
+            }
+        },
+    };
     tracing::info!(address = %listener.local_addr()?, "{} listening", info.name);
     shutdown::serve(listener, router, stop, drain).await?;
     background.stop().await;
     Ok(())
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
+}
+
+/// How often a service that listens once ready asks its own readiness.
+const READY_POLL: Duration = Duration::from_millis(200);
+
+/// Returns once the service's own readiness route, asked as a balancer would ask it,
+/// answers 200.
+async fn until_ready(info: &ServiceInfo, router: &Router) -> anyhow::Result<()> {
+    let uri: Uri = format!("{}/health/ready", info.prefix).parse()?;
+    tracing::info!("{} listens once ready: waiting for {uri}", info.name);
+    loop {
+        let mut request = Request::new(Body::empty());
+        *request.uri_mut() = uri.clone();
+        let Ok(response) = router.clone().oneshot(request).await;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
 }
 
 #[cfg(test)]
@@ -167,9 +220,13 @@ mod tests {
     /// when the service stops accepting.
     const SLOW: Duration = Duration::from_millis(2500);
 
-    /// The skeleton's router around one slow route, and a background task that records
-    /// that it was stopped.
-    async fn app(background: &Background, stopped: Arc<AtomicBool>) -> anyhow::Result<Router> {
+    /// The skeleton's router around one slow route, ready as `readiness` says, and a
+    /// background task that records that it was stopped.
+    async fn app(
+        background: &Background,
+        stopped: Arc<AtomicBool>,
+        readiness: Readiness,
+    ) -> anyhow::Result<Router> {
         background.spawn(|stop| async move {
             stop.cancelled().await;
             stopped.store(true, Ordering::SeqCst);
@@ -196,7 +253,94 @@ mod tests {
             request_telemetry: true,
             request_tracing: true,
         };
-        Ok(skeleton.router(routes, Readiness::default(), verifier, &http))
+        Ok(skeleton.router(routes, readiness, verifier, &http))
+    }
+
+    /// A readiness check that passes once its flag is set.
+    struct Switch(Arc<AtomicBool>);
+
+    #[async_trait::async_trait]
+    impl HealthCheck for Switch {
+        fn name(&self) -> &'static str {
+            "switch"
+        }
+
+        async fn check(&self) -> Result<(), String> {
+            if self.0.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("not yet".to_owned())
+            }
+        }
+    }
+
+    /// An address nothing listens on now.
+    async fn free_address() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_service_that_listens_when_ready_refuses_connections_until_it_is() {
+        let address = free_address().await;
+        let live = format!("http://{address}/t/health/live");
+        let ready = Arc::new(AtomicBool::new(false));
+        let readiness = Readiness::new(vec![Arc::new(Switch(ready.clone()))]);
+        let (stop, stop_signal) = tokio::sync::oneshot::channel::<()>();
+        let service = run_until(
+            &INFO,
+            Listen::WhenReady(address),
+            Duration::ZERO,
+            async |background| app(background, Arc::default(), readiness).await,
+            async move {
+                let _ = stop_signal.await;
+            },
+        );
+        let client = async {
+            // Several readiness polls, each failing.
+            tokio::time::sleep(READY_POLL * 3).await;
+            let refused = reqwest::get(&live).await;
+            assert!(
+                refused.as_ref().is_err_and(reqwest::Error::is_connect),
+                "refused while unready: {refused:?}"
+            );
+            ready.store(true, Ordering::SeqCst);
+            let answered = async {
+                loop {
+                    if let Ok(response) = reqwest::get(&live).await {
+                        return response.status();
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            let status = tokio::time::timeout(Duration::from_secs(10), answered).await;
+            assert_eq!(status.expect("listening once ready"), StatusCode::OK);
+            stop.send(()).unwrap();
+        };
+        let (served, ()) = tokio::join!(service, client);
+        served.expect("a clean shutdown");
+    }
+
+    #[tokio::test]
+    async fn a_service_stopped_before_it_is_ready_never_listens_and_stops_its_work() {
+        let address = free_address().await;
+        let stopped = Arc::new(AtomicBool::new(false));
+        let never_ready = Readiness::new(vec![Arc::new(Switch(Arc::default()))]);
+        let served = run_until(
+            &INFO,
+            Listen::WhenReady(address),
+            Duration::ZERO,
+            async |background| app(background, stopped.clone(), never_ready).await,
+            tokio::time::sleep(READY_POLL * 2),
+        )
+        .await;
+        served.expect("a clean stop");
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "the background task stopped"
+        );
+        let after = reqwest::get(format!("http://{address}/t/health/live")).await;
+        assert!(after.is_err(), "never listened: {after:?}");
     }
 
     /// Status and `Connection` header of a GET.
@@ -215,9 +359,9 @@ mod tests {
         let stopped = Arc::new(AtomicBool::new(false));
         let service = run_until(
             &INFO,
-            listener,
+            Listen::Bound(listener),
             DRAIN,
-            async |background| app(background, stopped.clone()).await,
+            async |background| app(background, stopped.clone(), Readiness::default()).await,
             async move {
                 let _ = stopped_signal.await;
             },
