@@ -225,7 +225,9 @@ pub async fn send(
             ctx.metrics
                 .observe(call.scenario, call.step, "error", elapsed);
             ctx.metrics.failed(call.scenario, call.step);
-            let why = format!("no response ({err})");
+            // With its causes: reqwest's own message leaves out why (refused, reset, or
+            // closed before the response).
+            let why = format!("no response ({:#})", anyhow::Error::from(err));
             ctx.traces.record(notable(
                 0,
                 "failed",
