@@ -181,7 +181,10 @@ impl<'a> Launcher<'a> {
             )
             // Admins only, and the stack listens on loopback: alert reproduction
             // injects faults through it.
-            .env("FAULTS_ENABLED", "true");
+            .env("FAULTS_ENABLED", "true")
+            // nginx has no health checks of its own: a starting replica that listened
+            // before its store connected would get requests it can only answer 503.
+            .env("LISTEN_WHEN_READY", "true");
         if service.signs_tokens {
             command.env("JWT_PRIVATE_KEY_FILE", token_key_file(&self.layout.work)?);
         }

@@ -4,8 +4,7 @@
 use std::fs;
 use std::io;
 use std::process::{Child, ExitCode};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
@@ -18,8 +17,8 @@ use super::{ADMIN_PASSWORD, cluster, logstore, replicas};
 use crate::supervisor::{answers_http, http_client};
 
 /// Starts the selected components that are not running and waits until each answers.
-/// Named service replicas are out of the gateway's pools until then, as in
-/// [`start_named`].
+/// Service replicas listen only once ready (`LISTEN_WHEN_READY`), so the gateway may keep
+/// them in its pools while they start: it retries a refused connection on another replica.
 pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
     let selected = selector.running_set()?;
     let has = |kind: fn(&Kind) -> bool| selected.iter().any(|component| kind(&component.kind));
@@ -29,13 +28,8 @@ pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
     }
     let selected = prepare(layout, selected, time_scale)?;
     let nginx_was_running = running_pid(layout, &named("nginx", 1))?;
-    let upstreams_changed = replicas::write_nginx_conf(layout, selector.count, &[])?;
+    let upstreams_changed = replicas::write_nginx_conf(layout, selector.count)?;
     let launcher = Launcher::new(layout, time_scale, selector.count)?;
-
-    if !selector.names_all() {
-        let starting = running_or_not(layout, &selected, false)?;
-        take_out_of_gateway(layout, selector.count, &starting)?;
-    }
 
     let started_at = Instant::now();
     let client = http_client();
@@ -59,12 +53,8 @@ pub fn up(layout: &Layout, selector: &Selector, time_scale: u32) -> Result<()> {
 
     println!("waiting until every component answers ...");
     wait_ready(layout, pending, &mut started)?;
-    // Only now do the gateway and Prometheus learn of new replicas, and get back the ones
-    // taken out while they started: they answer already.
-    let restored = replicas::write_nginx_conf(layout, selector.count, &[])?;
-    if (upstreams_changed || restored)
-        && let Some(pid) = nginx_was_running
-    {
+    // Only now do the gateway and Prometheus learn of new replicas: they answer already.
+    if upstreams_changed && let Some(pid) = nginx_was_running {
         replicas::reload_nginx(pid)?;
     }
     replicas::write_prometheus_targets(layout, selector.count)?;
@@ -185,14 +175,10 @@ fn recorded_time_scale(layout: &Layout) -> Result<u32> {
     }
 }
 
-/// Stops the selected components, last started first, replicas beyond the count included;
-/// named service replicas leave the gateway's pool first (see [`take_out_of_gateway`]).
+/// Stops the selected components, last started first, replicas beyond the count included.
+/// A service replica stays in the gateway's pools: see [`stop_named`].
 pub fn down(layout: &Layout, selector: &Selector) -> Result<()> {
     let selected = selector.any_count();
-    if !selector.names_all() {
-        let leaving = running_or_not(layout, &selected, true)?;
-        take_out_of_gateway(layout, selector.count, &leaving)?;
-    }
     let mut stuck = Vec::new();
     for component in selected.iter().rev() {
         let process = supervised(layout, component);
@@ -227,21 +213,22 @@ pub fn down(layout: &Layout, selector: &Selector) -> Result<()> {
 }
 
 /// Stops (SIGTERM, wait) every running component `name` selects; false if none ran.
-/// Service replicas whose service keeps another replica leave the gateway's pool first.
+///
+/// A service replica stays in the gateway's pools: it drains (`shop_common::shutdown` in the
+/// services), and once it stops accepting nginx's connections to it are refused, which
+/// nginx retries on another replica whatever the method. Taking it out first would cost a
+/// reload, and a reload closes clients' idle kept-alive connections under the requests
+/// they may be sending on them.
 pub fn stop_named(layout: &Layout, name: &str) -> Result<bool> {
     let selector = Selector::one(layout, name)?;
-    let mut running = Vec::new();
+    let mut any = false;
     for component in selector.any_count() {
         if let Some(pid) = running_pid(layout, &component)? {
-            running.push((component, pid));
+            stop(layout, &component, pid)?;
+            any = true;
         }
     }
-    let leaving: Vec<&Component> = running.iter().map(|(component, _)| component).collect();
-    take_out_of_gateway(layout, selector.count, &leaving)?;
-    for (component, pid) in &running {
-        stop(layout, component, *pid)?;
-    }
-    Ok(!running.is_empty())
+    Ok(any)
 }
 
 /// Those of `components` that are running, or with `running` false, those that are not.
@@ -257,50 +244,6 @@ fn running_or_not<'a>(
         }
     }
     Ok(chosen)
-}
-
-/// How long the gateway's old workers get to finish with a replica taken out of the pool.
-const GATEWAY_SETTLE: Duration = Duration::from_secs(1);
-
-/// Marks the replicas `down` in a running gateway's pools and reloads it, so that nginx
-/// sends them nothing more before they stop: a replica that stops accepting resets the
-/// connections still queued in its listener, and nginx cannot send a POST on one of those
-/// again. A service none of whose replicas would stay is left as it is (its requests fail
-/// either way).
-fn take_out_of_gateway(layout: &Layout, count: u8, leaving: &[&Component]) -> Result<()> {
-    let ports: Vec<u16> = leaving
-        .iter()
-        .filter_map(|component| match component.kind {
-            Kind::Service { service, replica } => {
-                let stays = (1..=count).any(|other| {
-                    !leaving.iter().any(|left| {
-                        matches!(left.kind, Kind::Service { service: s, replica: r }
-                            if s.name() == service.name() && r == other)
-                    })
-                });
-                stays.then(|| service.placement.replica_port(replica))
-            }
-            _ => None,
-        })
-        .collect();
-    let Some(nginx) = running_pid(layout, &named("nginx", 1))? else {
-        return Ok(());
-    };
-    if !ports.is_empty() && replicas::write_nginx_conf(layout, count, &ports)? {
-        replicas::reload_nginx(nginx)?;
-        thread::sleep(GATEWAY_SETTLE);
-    }
-    Ok(())
-}
-
-/// Puts every replica back into a running gateway's pools.
-fn restore_gateway(layout: &Layout, count: u8) -> Result<()> {
-    if let Some(nginx) = running_pid(layout, &named("nginx", 1))?
-        && replicas::write_nginx_conf(layout, count, &[])?
-    {
-        replicas::reload_nginx(nginx)?;
-    }
-    Ok(())
 }
 
 /// SIGKILLs every running component `name` selects; false if none ran.
@@ -320,23 +263,19 @@ pub fn kill_named(layout: &Layout, name: &str) -> Result<bool> {
 }
 
 /// Starts every component `name` selects that is not running, at the time scale
-/// Prometheus last ran with, and waits until each answers. Service replicas join the
-/// gateway's pools only then: a starting service listens before its store connects, and
-/// nginx would send it requests it can only answer 503 (a replica that was killed was
-/// never marked down).
+/// Prometheus last ran with, and waits until each answers. The gateway needs no reload: a
+/// replica never leaves its pools, and listens only once ready (see [`up`]).
 pub fn start_named(layout: &Layout, name: &str) -> Result<()> {
     let selector = Selector::one(layout, name)?;
     let launcher = Launcher::new(layout, recorded_time_scale(layout)?, selector.count)?;
     let selected = selector.running_set()?;
     let starting = running_or_not(layout, &selected, false)?;
-    take_out_of_gateway(layout, selector.count, &starting)?;
     let mut started = Vec::new();
     for component in starting {
         started.push((component, launcher.spawn(component)?));
     }
     let pending = started.iter().map(|(component, _)| *component).collect();
-    wait_ready(layout, pending, &mut started)?;
-    restore_gateway(layout, selector.count)
+    wait_ready(layout, pending, &mut started)
 }
 
 /// Not running is an answer rather than an error, but scripts need it in the exit code.
