@@ -2,9 +2,8 @@
 //!
 //! Its connections are pooled and kept alive across arrivals, as a browser's are across
 //! page loads. A server may close an idle kept-alive connection just as the client sends
-//! on it: nginx does so for every idle connection when it reloads, and the stack reloads
-//! it whenever a replica leaves or joins its pool. The request then ends without any
-//! answer, and the server never saw it. Browsers send such a request again on a fresh
+//! on it: nginx does so for every idle connection when it reloads its configuration. The
+//! request then ends without any answer, and the server never saw it. Browsers send such a request again on a fresh
 //! connection when its method is idempotent (RFC 9110, section 9.2.2), and so does this
 //! client, once: without it a load test would count the client's own race as the shop's
 //! failure. A timed-out request is not repeated (the server may be working on it), nor is
