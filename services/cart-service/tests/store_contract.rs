@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use cart_service::store::{AddOutcome, CartStore, NewItem};
 use futures_util::future::join_all;
+use shop_common::faults::{FaultCreate, Faults};
 use shop_common::models::cart::Cart;
 use shop_common::models::order::MAX_ORDER_LINES;
 use shop_common::store_contract;
@@ -457,4 +458,45 @@ async fn cql_removed_lines_leave_no_rows_and_left_over_rows_are_ignored() {
     let next = add(store.as_ref(), user, item(Uuid::new_v4(), "D", 100, 1)).await;
     assert_eq!(next.items.len(), 1);
     assert_eq!(line_rows(user).await, HashSet::from([next.items[0].id]));
+}
+
+/// A fault that makes `statement` apply and then report a timeout, as when its coordinator
+/// dies or it outruns its deadline after the write.
+fn answer_lost(statement: &str) -> FaultCreate {
+    serde_json::from_value(serde_json::json!({
+        "kind": "database",
+        "statement": statement,
+        "fail": true,
+        "applied": true,
+        "ttl_seconds": 60,
+    }))
+    .expect("a valid fault")
+}
+
+/// A cart change that was made, and whose answer was lost, is found when the cart is read
+/// again: reported made, and made once (an add merged into its line twice would show).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_a_cart_change_whose_answer_was_lost_is_reported_made_once() {
+    let faults = Faults::default();
+    let keyspace = CONTRACT.keyspace();
+    let Some(store) = CONTRACT.open_with_faults(&keyspace, faults.clone()).await else {
+        return;
+    };
+    let user = Uuid::new_v4();
+    let mug = Uuid::new_v4();
+    add(store.as_ref(), user, item(mug, "mug", 1_250, 2)).await;
+
+    let put_line = faults.add(&answer_lost("put_line")).unwrap();
+    let merged = add(store.as_ref(), user, item(mug, "mug", 1_250, 3)).await;
+    assert_eq!(lines(&merged), [(mug, 5)], "added once");
+    assert_eq!(store.get(user).await.unwrap(), merged);
+    faults.remove(put_line.id);
+
+    faults.add(&answer_lost("remove_lines")).unwrap();
+    let line = merged.items[0].id;
+    let emptied = store.remove_item(user, line).await.unwrap();
+    let emptied = emptied.expect("the line was in the cart");
+    assert!(emptied.items.is_empty());
+    assert_eq!(emptied.version, merged.version + 1, "one change");
+    assert_eq!(store.get(user).await.unwrap(), emptied);
 }

@@ -127,59 +127,45 @@ impl CqlCartStore {
     /// Reads the cart, lets `edit` change it, and writes the change if the cart is still as
     /// read (`IF version = ?`), with the version one higher; on a conflict, starts over from
     /// the cart as it is now. `Err(r)` from `edit` changes nothing and is returned as is.
+    ///
+    /// A change whose answer was lost (it timed out, or its coordinator died) may have been
+    /// made, or be completed by the next compare-and-set on the cart: the cart read next
+    /// tells, and if it is the cart that change wrote, the change is reported made rather
+    /// than made twice. Another caller writing the very same cart from the same version in
+    /// that instant would be taken for it.
     async fn modify<R>(
         &self,
         user_id: Uuid,
         mut edit: impl FnMut(&mut Cart) -> Result<Write, R> + Send,
     ) -> StoreResult<Result<Cart, R>> {
+        let mut lost: Option<Cart> = None;
         for _ in 0..MAX_CAS_ATTEMPTS {
             let Stored {
                 mut cart,
                 version: seen,
                 dead_rows,
             } = self.load(user_id).await?;
+            if lost.as_ref() == Some(&cart) {
+                self.delete_line_rows(user_id, dead_rows).await;
+                return Ok(Ok(cart));
+            }
             let write = match edit(&mut cart) {
                 Ok(write) => write,
                 Err(unchanged) => return Ok(Err(unchanged)),
             };
             cart.version = seen.unwrap_or(0) + 1;
             recompute(&mut cart);
-            let result = match &write {
-                Write::Line(item_id) => {
-                    let line = cart
-                        .items
-                        .iter()
-                        .find(|i| i.id == *item_id)
-                        .ok_or_else(|| {
-                            StoreError::Unavailable(format!(
-                                "line {item_id} vanished from the cart"
-                            ))
-                        })?;
-                    self.cql
-                        .execute(
-                            "put_line",
-                            (
-                                cart.version,
-                                vec![line.id],
-                                line.product_id,
-                                &line.name,
-                                line.unit_price_cents,
-                                line.quantity,
-                                line.added_at,
-                                user_id,
-                                line.id,
-                                seen,
-                            ),
-                        )
-                        .await?
+            let applied = match self.compare_and_set(&cart, &write, seen).await {
+                Ok(applied) => applied,
+                // Once only, so that a database that does not answer fails the call
+                // within two deadlines.
+                Err(_) if lost.is_none() => {
+                    lost = Some(cart);
+                    continue;
                 }
-                Write::Remove(item_ids) => {
-                    self.cql
-                        .execute("remove_lines", (cart.version, item_ids, user_id, seen))
-                        .await?
-                }
+                Err(error) => return Err(error),
             };
-            if lwt_applied(result)? {
+            if applied {
                 let mut gone = dead_rows;
                 if let Write::Remove(item_ids) = write {
                     gone.extend(item_ids);
@@ -191,6 +177,51 @@ impl CqlCartStore {
         Err(StoreError::Unavailable(format!(
             "the cart of user {user_id} is changing too fast to update"
         )))
+    }
+
+    /// Writes `write` of the changed `cart` if the stored cart's version is still `seen`;
+    /// whether it did.
+    async fn compare_and_set(
+        &self,
+        cart: &Cart,
+        write: &Write,
+        seen: Option<i64>,
+    ) -> StoreResult<bool> {
+        let user_id = cart.user_id;
+        let result = match write {
+            Write::Line(item_id) => {
+                let line = cart
+                    .items
+                    .iter()
+                    .find(|i| i.id == *item_id)
+                    .ok_or_else(|| {
+                        StoreError::Unavailable(format!("line {item_id} vanished from the cart"))
+                    })?;
+                self.cql
+                    .execute(
+                        "put_line",
+                        (
+                            cart.version,
+                            vec![line.id],
+                            line.product_id,
+                            &line.name,
+                            line.unit_price_cents,
+                            line.quantity,
+                            line.added_at,
+                            user_id,
+                            line.id,
+                            seen,
+                        ),
+                    )
+                    .await?
+            }
+            Write::Remove(item_ids) => {
+                self.cql
+                    .execute("remove_lines", (cart.version, item_ids, user_id, seen))
+                    .await?
+            }
+        };
+        lwt_applied(result)
     }
 
     /// Best effort: the change is made already, a row left behind is ignored by reads, and
