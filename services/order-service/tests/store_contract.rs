@@ -103,6 +103,22 @@ async fn a_repeated_id_returns_the_first_order(store: Arc<dyn OrderStore>) {
     );
 }
 
+store_contract!(CONTRACT, the_same_order_again_is_reported_created);
+async fn the_same_order_again_is_reported_created(store: Arc<dyn OrderStore>) {
+    let user = Uuid::new_v4();
+    let order = placed(store.as_ref(), user, now()).await;
+    assert_eq!(
+        store.create(&order).await.unwrap(),
+        CreateOutcome::Created,
+        "a repeat of this very write (the driver's, on another coordinator) finds itself"
+    );
+    assert_eq!(store.get(order.id).await.unwrap(), Some(order.clone()));
+    assert_eq!(
+        ids(&store.list_for_user(user, 10).await.unwrap()),
+        [order.id]
+    );
+}
+
 store_contract!(CONTRACT, lists_a_users_orders_newest_first);
 async fn lists_a_users_orders_newest_first(store: Arc<dyn OrderStore>) {
     let user = Uuid::new_v4();

@@ -49,8 +49,10 @@ fn newest_first(mut orders: Vec<Order>, limit: usize) -> Vec<Order> {
 impl OrderStore for MemoryOrderStore {
     async fn create(&self, order: &Order) -> StoreResult<CreateOutcome> {
         let mut orders = self.write();
-        if let Some(existing) = orders.by_id.get(&order.id) {
-            return Ok(CreateOutcome::Exists(existing.clone()));
+        match orders.by_id.get(&order.id) {
+            Some(existing) if existing == order => return Ok(CreateOutcome::Created),
+            Some(existing) => return Ok(CreateOutcome::Exists(existing.clone())),
+            None => {}
         }
         orders.by_id.insert(order.id, order.clone());
         orders

@@ -40,6 +40,9 @@ pub enum TransitionOutcome {
 
 #[async_trait]
 pub trait OrderStore: Ping {
+    /// Stores a new order. An order with its id already stored stands: `Exists` returns
+    /// it, unless it is this very order, field for field, which a repeated write finds
+    /// and reports `Created`.
     async fn create(&self, order: &Order) -> StoreResult<CreateOutcome>;
     async fn get(&self, id: Uuid) -> StoreResult<Option<Order>>;
     /// A user's orders, newest first.

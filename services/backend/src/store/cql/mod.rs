@@ -132,8 +132,11 @@ pub static SCHEMA: Schema = Schema {
         ),
     ],
     // A repeat that finds its own write not applied reads back: a stock move finds its
-    // operation recorded, a reservation or its state change finds the state it set.
+    // operation recorded, a reservation or its state change finds the state it set, and an
+    // admin's update, which sets values rather than adding to them, applies them again to
+    // the state it finds, its own write (the delivery it booked is then 0).
     retry_safe_conditionals: &[
+        "update_product",
         "move_stock",
         "insert_reservation",
         "set_reserved",

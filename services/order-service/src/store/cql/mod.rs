@@ -97,6 +97,21 @@ impl CqlOrderStore {
 
     /// What follows a won compare-and-set: the indexes and counters catch up. A failure here
     /// is logged, not returned: the change is made, and the processor repairs the index.
+    /// A retried checkout: the first order stands. Takes back what the index writes said
+    /// about the retry's order.
+    async fn keep_first(&self, order: &Order, existing: Order) -> StoreResult<CreateOutcome> {
+        if (existing.user_id, existing.created_at) != (order.user_id, order.created_at) {
+            self.cql
+                .execute(
+                    "delete_user_order",
+                    (order.user_id, order.created_at, order.id),
+                )
+                .await?;
+        }
+        self.index_active(&existing).await?;
+        Ok(CreateOutcome::Exists(existing))
+    }
+
     async fn after_transition(&self, changed: &Order, from: OrderStatus) {
         let to = changed.status;
         let mut result = self.index_active(changed).await;
@@ -161,27 +176,20 @@ impl OrderStore for CqlOrderStore {
                 ),
             )
             .await?;
-        if lwt_applied(result)? {
-            if is_final(order.status) {
-                self.add_status_count(order.status, 1).await?;
+        if !lwt_applied(result)? {
+            let existing = self.get(order.id).await?.ok_or_else(|| {
+                StoreError::Unavailable(format!("order {} vanished while being read", order.id))
+            })?;
+            // This very order: the driver repeated the insert on another node after its
+            // first coordinator failed, and the repeat found the first attempt's row.
+            if existing != order {
+                return self.keep_first(&order, existing).await;
             }
-            return Ok(CreateOutcome::Created);
         }
-        // A retried checkout: the first order stands. Take back what the index writes above
-        // said about this one.
-        let existing = self.get(order.id).await?.ok_or_else(|| {
-            StoreError::Unavailable(format!("order {} vanished while being read", order.id))
-        })?;
-        if (existing.user_id, existing.created_at) != (order.user_id, order.created_at) {
-            self.cql
-                .execute(
-                    "delete_user_order",
-                    (order.user_id, order.created_at, order.id),
-                )
-                .await?;
+        if is_final(order.status) {
+            self.add_status_count(order.status, 1).await?;
         }
-        self.index_active(&existing).await?;
-        Ok(CreateOutcome::Exists(existing))
+        Ok(CreateOutcome::Created)
     }
 
     async fn get(&self, id: Uuid) -> StoreResult<Option<Order>> {

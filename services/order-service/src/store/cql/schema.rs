@@ -96,8 +96,8 @@ pub static SCHEMA: Schema = Schema {
             "SELECT status, orders FROM order_status_counts",
         ),
     ],
-    // A repeated insert would see its own order as another's (200, no notification), a
-    // repeated transition its own status as a race lost.
-    retry_safe_conditionals: &[],
+    // A repeated insert finds its own order, field for field, and reports it created. A
+    // repeated transition would see its own status as a race lost.
+    retry_safe_conditionals: &["insert_order"],
     browse_reads: &[],
 };
