@@ -86,9 +86,9 @@ impl Verdict {
                  call that lost its connection), and no more of those than the requests in \
                  flight on the killed processes"
                     .to_owned(),
-                fault
-                    .in_flight
-                    .map(|in_flight| kill_pinned(figures, fault).min(in_flight)),
+                fault.in_flight.map(|in_flight| {
+                    kill_pinned(figures, fault).min(in_flight.max(cut_at_killed(figures, fault)))
+                }),
             ),
             Drill::Partition => (
                 format!(
@@ -139,6 +139,19 @@ fn kill_pinned(figures: &Figures, fault: &Fault) -> u64 {
         matches!(failure.status, 0 | 502)
             || (failure.status == 503 && failure.detail.contains(CONNECTION_LOST))
             || repeated_off_a_killed_replica(failure, &fault.killed)
+    })
+}
+
+/// The requests the gateway itself saw cut off by the kill: answered 502 by a killed
+/// replica, its last attempt. Each was in flight on that process when it died, even if it
+/// arrived after the drill read the process's in-flight gauge, just before the kill.
+fn cut_at_killed(figures: &Figures, fault: &Fault) -> u64 {
+    failures_within(figures, fault, KILL_GRACE, |failure| {
+        failure.status == 502
+            && failure
+                .gateway_attempts
+                .last()
+                .is_some_and(|address| fault.killed.contains(address))
     })
 }
 
@@ -446,6 +459,33 @@ mod tests {
         assert!(!judge(Drill::ReplicaKill, vec![once], &fault).passed);
         let untried = failure(at_kill, 404);
         assert!(!judge(Drill::ReplicaKill, vec![untried], &fault).passed);
+    }
+
+    #[test]
+    fn a_502_from_a_killed_replica_was_in_flight_though_the_gauge_read_before_missed_it() {
+        let killed = Utc::now();
+        let fault = Fault {
+            in_flight: Some(0),
+            window: Some((killed, killed)),
+            killed: vec!["127.0.0.1:8013".to_owned()],
+            ..Fault::default()
+        };
+        let at_kill = killed + chrono::TimeDelta::milliseconds(20);
+        let cut_at = |address: &str| {
+            let mut cut = failure(at_kill, 502);
+            cut.gateway_attempts = vec![address.to_owned()];
+            cut
+        };
+        assert!(judge(Drill::ReplicaKill, vec![cut_at("127.0.0.1:8013")], &fault).passed);
+        assert!(
+            !judge(Drill::ReplicaKill, vec![cut_at("127.0.0.1:8003")], &fault).passed,
+            "the replica that answered 502 was not killed"
+        );
+        let two = vec![cut_at("127.0.0.1:8013"), failure(at_kill, 0)];
+        assert!(
+            !judge(Drill::ReplicaKill, two, &fault).passed,
+            "the request with no response has no evidence of its own"
+        );
     }
 
     #[test]
