@@ -95,8 +95,6 @@ impl CqlOrderStore {
         Ok(())
     }
 
-    /// What follows a won compare-and-set: the indexes and counters catch up. A failure here
-    /// is logged, not returned: the change is made, and the processor repairs the index.
     /// A retried checkout: the first order stands. Takes back what the index writes said
     /// about the retry's order.
     async fn keep_first(&self, order: &Order, existing: Order) -> StoreResult<CreateOutcome> {
@@ -112,6 +110,8 @@ impl CqlOrderStore {
         Ok(CreateOutcome::Exists(existing))
     }
 
+    /// What follows a won compare-and-set: the indexes and counters catch up. A failure here
+    /// is logged, not returned: the change is made, and the processor repairs the index.
     async fn after_transition(&self, changed: &Order, from: OrderStatus) {
         let to = changed.status;
         let mut result = self.index_active(changed).await;
