@@ -273,3 +273,69 @@ async fn a_journey_that_could_not_sign_in_sends_nothing_more() {
     drop(tester);
     shop.shutdown().await.expect("clean shutdown");
 }
+
+/// A flash-sale buyer whose checkout failed (here the user service answers 503 for its first
+/// seconds) races again once checkouts work. A failed checkout keeps the cart, so a buyer
+/// that only ever added the deal again asked for one unit more than the stock, was refused
+/// with a 409 every time, and the sale stalled for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_sale_buyers_race_again_after_a_failed_checkout() {
+    let shop = support::start_shop(|config| config.user.faults.faults_enabled = true).await;
+    let mut options = options_for(&shop);
+    options.mix = "flashsale=1".parse().unwrap();
+    options.flash_stock = 1;
+    let tester = LoadTester::start(options).await.expect("the tester starts");
+    let http = reqwest::Client::new();
+    let token = support::admin_token(&shop, &http).await;
+    let injected = http
+        .post(format!(
+            "http://{}/user-api/admin/faults",
+            shop.addresses.user
+        ))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "kind": "error", "ttl_seconds": 2, "status": 503,
+            "route": "/user-api/users/me/orders",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(injected.is_success(), "the fault was refused: {injected}");
+    let config = GooseConfiguration::parse_args_default(&[
+        "--host",
+        "http://127.0.0.1",
+        "--users",
+        "3",
+        "--increase-rate",
+        "100",
+        "--run-time",
+        "5s",
+        "--scenarios",
+        "flashsale",
+        "--no-telnet",
+        "--quiet",
+    ])
+    .expect("goose options parse");
+
+    let run = tester.attack(config).await.expect("the attack runs");
+    let checkouts = run
+        .goose
+        .requests
+        .iter()
+        .find(|(name, _)| name.contains("check out"))
+        .map(|(_, checkouts)| &checkouts.status_code_counts)
+        .expect("the buyers checked out");
+    let answered = |status| checkouts.get(&status).copied().unwrap_or(0);
+    assert!(
+        answered(503) > 0,
+        "no checkout met the fault: {checkouts:?}"
+    );
+    assert!(
+        answered(201) > 0,
+        "no buyer checked out once the fault was over: {checkouts:?}"
+    );
+
+    drop(tester);
+    shop.shutdown().await.expect("clean shutdown");
+}

@@ -54,7 +54,7 @@ pub(super) async fn flash_grab(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
         return sold_out(ctx, user, &mut answer);
     }
     let cart = checked_cart(&mut answer, ctx, user)?;
-    let mut answer = send(
+    let checkout = send(
         ctx,
         user,
         // 409: another shopper checked out the last unit first.
@@ -67,25 +67,16 @@ pub(super) async fn flash_grab(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
         .token(&token)
         .accept(&[201, 409]),
     )
-    .await?;
+    .await;
+    let mut answer = match checkout {
+        Ok(answer) => answer,
+        // A checkout that failed leaves the deal in the cart, and every later add would ask
+        // for one unit more than the stock and be refused: this buyer would never race again.
+        Err(failed) => return empty_cart(ctx, user, &token).await.and(Err(failed)),
+    };
     if answer.status == 409 {
         sold_out(ctx, user, &mut answer)?;
-        let mut answer = send(
-            ctx,
-            user,
-            Call::new(
-                FLASH_SALE,
-                "empty cart",
-                Method::DELETE,
-                "/cart-api/cart/".into(),
-            )
-            .token(&token),
-        )
-        .await?;
-        let emptied = checked_cart(&mut answer, ctx, user)?;
-        return answer.check(ctx, user, emptied.items.is_empty(), || {
-            format!("{} lines left after emptying the cart", emptied.items.len())
-        });
+        return empty_cart(ctx, user, &token).await;
     }
     let order: Order = answer.json(ctx, user)?;
     note_order(
@@ -120,6 +111,26 @@ pub(super) async fn flash_grab(ctx: &Ctx, user: &mut GooseUser) -> TxResult {
         cancel(ctx, user, FLASH_SALE, order.id).await?;
     }
     Ok(())
+}
+
+/// Empties the buyer's cart, so that its next round starts from nothing.
+async fn empty_cart(ctx: &Ctx, user: &mut GooseUser, token: &str) -> TxResult {
+    let mut answer = send(
+        ctx,
+        user,
+        Call::new(
+            FLASH_SALE,
+            "empty cart",
+            Method::DELETE,
+            "/cart-api/cart/".into(),
+        )
+        .token(token),
+    )
+    .await?;
+    let emptied = checked_cart(&mut answer, ctx, user)?;
+    answer.check(ctx, user, emptied.items.is_empty(), || {
+        format!("{} lines left after emptying the cart", emptied.items.len())
+    })
 }
 
 /// A 409 in a flash sale must say why: out of stock.
